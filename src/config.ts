@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The project folder: the default home of the embedded database and the development secret. */
+export const projectDir = path.resolve(import.meta.dirname, '..');
+
+const DURATION = /^(\d+)\s*([smhd]?)$/;
+const UNIT_SECONDS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "3600", "60m", "1h", "7d" → seconds. */
+const duration = z
+  .string()
+  .regex(DURATION, 'must be a whole number of seconds, or a number with s, m, h or d')
+  .transform((value) => {
+    const [, amount, unit] = DURATION.exec(value) ?? [];
+    return Number(amount) * (UNIT_SECONDS[unit ?? ''] ?? 1);
+  })
+  .pipe(z.number().int().min(1, 'must be at least one second'));
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    PORT: int(0, 65535).default(3000),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    DATABASE_POOL_SIZE: int(1, 100).default(10),
+    DATA_DIR: z.string().min(1).default(path.join(projectDir, '.data')),
+    EMBEDDED_PG_PORT: int(1, 65535).default(54329),
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_EXPIRES_IN: duration.default(3600),
+    BCRYPT_COST: int(4, 15).default(12),
+    TASK_COMPLETION_DELAY_SECONDS: int(1, 31_536_000).default(120),
+    WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
+    WORKER_BATCH_SIZE: int(1, 1000).default(50),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    if (!env.DATABASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in production' });
+    }
+    if (!env.JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
+    }
+  });
+
+export type Config = Readonly<z.output<typeof schema>>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses the environment once. Empty strings count as unset, so `FOO=` in a .env file means "default".
+ * @throws ConfigError with one line per bad variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,77 @@
+import { type CommonQueryMethods, type FragmentSqlToken, sql } from 'slonik';
+import { z } from 'zod';
+import type { Actor } from '../users/user.ts';
+import { type TaskStatus, taskRow } from './task.ts';
+
+const columns = sql.fragment`id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id`;
+
+/** Admins reach every task; anyone else only their own. */
+const visibleTo = (actor: Actor): FragmentSqlToken =>
+  actor.role === 'admin' ? sql.fragment`true` : sql.fragment`user_id = ${actor.id}`;
+
+/** `due_at` is cut to milliseconds so that the job's `start_after` (a JS Date) equals it exactly. */
+export function insertTask(
+  db: CommonQueryMethods,
+  task: { userId: number; title: string; description: string; jobId: string; delaySeconds: number },
+) {
+  return db.one(sql.type(taskRow)`
+    insert into tasks (user_id, title, description, job_id, due_at)
+    values (${task.userId}, ${task.title}, ${task.description}, ${task.jobId},
+            date_trunc('milliseconds', now() + make_interval(secs => ${task.delaySeconds})))
+    returning ${columns}`);
+}
+
+export function findTask(db: CommonQueryMethods, actor: Actor, id: number) {
+  return db.maybeOne(sql.type(taskRow)`select ${columns} from tasks where id = ${id} and ${visibleTo(actor)}`);
+}
+
+export type ListFilter = { userId?: number; status?: TaskStatus; before?: number; limit: number };
+
+/** Newest first, keyset-paginated on the id: rows added or deleted meanwhile never shift a page. */
+export function listTasks(db: CommonQueryMethods, actor: Actor, filter: ListFilter) {
+  const conditions = [visibleTo(actor)];
+  if (filter.userId !== undefined) conditions.push(sql.fragment`user_id = ${filter.userId}`);
+  if (filter.status !== undefined) conditions.push(sql.fragment`status = ${filter.status}`);
+  if (filter.before !== undefined) conditions.push(sql.fragment`id < ${filter.before}`);
+  return db.any(sql.type(taskRow)`
+    select ${columns} from tasks
+    where ${sql.join(conditions, sql.fragment` and `)}
+    order by id desc
+    limit ${filter.limit}`);
+}
+
+export function updateTaskText(
+  db: CommonQueryMethods,
+  id: number,
+  change: { title?: string | undefined; description?: string | undefined },
+) {
+  return db.one(sql.type(taskRow)`
+    update tasks
+    set title = coalesce(${change.title ?? null}, title),
+        description = coalesce(${change.description ?? null}, description),
+        updated_at = now()
+    where id = ${id}
+    returning ${columns}`);
+}
+
+/** Null when the task is gone or no longer pending. */
+export function markTaskCompleted(db: CommonQueryMethods, id: number) {
+  return db.maybeOne(sql.type(taskRow)`
+    update tasks set status = 'completed', completed_at = now(), updated_at = now()
+    where id = ${id} and status = 'pending'
+    returning ${columns}`);
+}
+
+export function deleteTaskRow(db: CommonQueryMethods, id: number) {
+  return db.query(sql.type(z.object({ id: z.bigint() }))`delete from tasks where id = ${id} returning id`);
+}
+
+/**
+ * Completes the pending tasks these jobs (`$1`, uuid[]) belong to. Matching on `job_id` (not on the job's
+ * data) means only the task's own current job can complete it; a task already completed or deleted is
+ * left alone. Plain text, not a slonik token: it runs on the transaction pg-boss opens for the batch.
+ */
+export const completeTasksOfJobsSql = `
+  update tasks set status = 'completed', completed_at = now(), updated_at = now()
+  where job_id = any($1::uuid[]) and status = 'pending'
+  returning id`;

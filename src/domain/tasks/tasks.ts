@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import type { DatabasePool } from 'slonik';
+import { bossDb } from '../../db/bossDb.ts';
+import { notFound } from '../../errors.ts';
+import { type Boss, COMPLETE_TASK } from '../../queue.ts';
+import type { Actor } from '../users/user.ts';
+import {
+  deleteTaskRow,
+  findTask,
+  insertTask,
+  type ListFilter,
+  listTasks,
+  markTaskCompleted,
+  updateTaskText,
+} from './queries.ts';
+import type { Task } from './task.ts';
+
+export type TaskDeps = { readonly db: DatabasePool; readonly boss: Boss; readonly delaySeconds: number };
+
+/**
+ * Creates a pending task and its completion job in ONE transaction: both rows exist, or neither does.
+ * The job id is chosen here so the task row can carry it from the start.
+ */
+export function createTask(deps: TaskDeps, actor: Actor, input: { title: string; description: string }): Promise<Task> {
+  return deps.db.transaction(async (tx) => {
+    const jobId = randomUUID();
+    const task = await insertTask(tx, { userId: actor.id, ...input, jobId, delaySeconds: deps.delaySeconds });
+    const sent = await deps.boss.send(
+      COMPLETE_TASK,
+      { taskId: task.id },
+      { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
+    );
+    if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
+    return task;
+  });
+}
+
+/** @throws AppError 404 when the task does not exist or is not the actor's to see. */
+export async function getTask(deps: TaskDeps, actor: Actor, id: number): Promise<Task> {
+  const task = await findTask(deps.db, actor, id);
+  if (!task) throw notFound('task');
+  return task;
+}
+
+export function listTasksPage(deps: TaskDeps, actor: Actor, filter: ListFilter): Promise<readonly Task[]> {
+  return listTasks(deps.db, actor, filter);
+}
+
+/**
+ * Changes title and description, and completes a pending task by hand: its job is cancelled in the
+ * same transaction. The job is touched before the task, in the worker's order, so the two never deadlock.
+ * @throws AppError 404 when the task does not exist or is not the actor's.
+ */
+export function updateTask(
+  deps: TaskDeps,
+  actor: Actor,
+  id: number,
+  change: { title?: string | undefined; description?: string | undefined; status?: 'completed' | undefined },
+): Promise<Task> {
+  return deps.db.transaction(async (tx) => {
+    let task = await findTask(tx, actor, id);
+    if (!task) throw notFound('task');
+    const completing = change.status === 'completed' && task.status === 'pending';
+    if (completing && task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
+    if (change.title !== undefined || change.description !== undefined) {
+      task = await updateTaskText(tx, id, change);
+    }
+    if (completing) {
+      // Null when the worker completed it meanwhile: then it is completed already, as asked.
+      task = (await markTaskCompleted(tx, id)) ?? (await findTask(tx, actor, id)) ?? task;
+    }
+    return task;
+  });
+}
+
+/**
+ * Deletes the task and its job in one transaction; a deleted task is never completed afterwards.
+ * @throws AppError 404 when the task does not exist or is not the actor's.
+ */
+export function deleteTask(deps: TaskDeps, actor: Actor, id: number): Promise<void> {
+  return deps.db.transaction(async (tx) => {
+    const task = await findTask(tx, actor, id);
+    if (!task) throw notFound('task');
+    if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
+    const deleted = await deleteTaskRow(tx, id);
+    if (deleted.rowCount === 0) throw notFound('task');
+  });
+}

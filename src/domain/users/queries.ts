@@ -1,0 +1,33 @@
+import { type CommonQueryMethods, sql } from 'slonik';
+import { z } from 'zod';
+import { type Role, userRow } from './user.ts';
+
+const userColumns = sql.fragment`id, email, role, created_at`;
+
+export function insertUser(db: CommonQueryMethods, user: { email: string; passwordHash: string; role: Role }) {
+  return db.one(sql.type(userRow)`
+    insert into users (email, password_hash, role)
+    values (${user.email}, ${user.passwordHash}, ${user.role})
+    returning ${userColumns}`);
+}
+
+/**
+ * Inserts the first admin, only while no admin exists. Null when one already does; a racing twin fails
+ * on the `users_one_bootstrap_admin` unique index.
+ */
+export function insertBootstrapAdmin(db: CommonQueryMethods, user: { email: string; passwordHash: string }) {
+  return db.maybeOne(sql.type(userRow)`
+    insert into users (email, password_hash, role, bootstrap_admin)
+    select ${user.email}, ${user.passwordHash}, 'admin', true
+    where not exists (select 1 from users where role = 'admin')
+    returning ${userColumns}`);
+}
+
+export function findUserById(db: CommonQueryMethods, id: number) {
+  return db.maybeOne(sql.type(userRow)`select ${userColumns} from users where id = ${id}`);
+}
+
+export function findCredentialsByEmail(db: CommonQueryMethods, email: string) {
+  return db.maybeOne(sql.type(userRow.extend({ password_hash: z.string() }))`
+    select ${userColumns}, password_hash from users where email = ${email}`);
+}

@@ -1,0 +1,49 @@
+import type { Middleware } from 'koa';
+import { ConnectionError, NotFoundError, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { AppError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03']);
+
+/** Maps whatever was thrown to an AppError; anything unknown is a 500 whose details stay in the log. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof UniqueIntegrityConstraintViolationError) return new AppError(409, 'conflict', 'already exists');
+  if (error instanceof NotFoundError) return new AppError(404, 'not_found', 'not found');
+  const err = error as { status?: number; type?: string; code?: string; cause?: { code?: string } } | null;
+  if (error instanceof ConnectionError || CONNECTION_CODES.has(err?.code ?? err?.cause?.code ?? '')) {
+    return new AppError(503, 'unavailable', 'the database is unavailable, try again shortly');
+  }
+  // Errors raised by the body parser (co-body, raw-body) carry a status.
+  if (err?.status === 413) return new AppError(413, 'payload_too_large', 'the request body is too large');
+  if (err?.status === 400) return new AppError(400, 'invalid_json', 'the request body is not a valid JSON object');
+  return new AppError(500, 'internal', 'internal error');
+}
+
+/** The one place errors become responses: `{"error": {code, message, details?}}`, always JSON. */
+export function errorMiddleware(log: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new AppError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+      }
+      if (ctx.status === 405) {
+        throw new AppError(405, 'method_not_allowed', `${ctx.method} is not allowed here (see the Allow header)`);
+      }
+    } catch (error) {
+      const appError = toAppError(error);
+      const requestLog: Logger = ctx.state.log ?? log;
+      if (appError.status >= 500) requestLog.error({ err: error }, 'request failed');
+      ctx.status = appError.status;
+      ctx.body = {
+        error: {
+          code: appError.code,
+          message: appError.expose ? appError.message : 'internal error',
+          ...(appError.details ? { details: appError.details } : {}),
+        },
+      };
+      if (appError.status === 503) ctx.set('Retry-After', '5');
+    }
+  };
+}

@@ -1,0 +1,90 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { taskStatuses } from '../../domain/tasks/task.ts';
+import { createTask, deleteTask, getTask, listTasksPage, updateTask } from '../../domain/tasks/tasks.ts';
+import { forbidden, notFound } from '../../errors.ts';
+import type { AppDeps } from '../app.ts';
+import { actorOf, requireAuth } from '../auth.ts';
+import { validate } from '../validate.ts';
+
+const title = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const description = z.string().max(5000, 'must be at most 5000 characters');
+
+const createBody = z.strictObject({ title, description: description.default('') });
+const updateBody = z
+  .strictObject({
+    title: title.optional(),
+    description: description.optional(),
+    status: z.literal('completed', { message: 'can only be set to "completed"' }).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'give at least one of title, description, status');
+
+const positiveId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const listQuery = z.strictObject({
+  status: z.enum(taskStatuses).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: positiveId.optional(),
+  user_id: positiveId.optional(),
+});
+
+/** A path id that is not a positive integer names no task: 404, like an unknown one. */
+function taskId(ctx: Context): number {
+  const id = ctx.params?.id ?? '';
+  if (!/^[1-9]\d{0,14}$/.test(id)) throw notFound('task');
+  return Number(id);
+}
+
+export function taskRoutes({ tasks, accounts }: Pick<AppDeps, 'tasks' | 'accounts'>): Router {
+  const router = new Router({ prefix: '/tasks' });
+  router.use(requireAuth(accounts));
+
+  router.post('/', async (ctx) => {
+    const task = await createTask(tasks, actorOf(ctx), validate(createBody, ctx.request.body ?? {}));
+    ctx.status = 201;
+    ctx.set('Location', `/tasks/${task.id}`);
+    ctx.body = task;
+  });
+
+  router.get('/', async (ctx) => {
+    const actor = actorOf(ctx);
+    const query = validate(listQuery, ctx.query);
+    if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
+      throw forbidden("only an admin may list other users' tasks");
+    }
+    const filter = {
+      limit: query.limit + 1, // one more than asked tells whether there is a next page
+      ...(query.user_id !== undefined && { userId: query.user_id }),
+      ...(query.status !== undefined && { status: query.status }),
+      ...(query.cursor !== undefined && { before: query.cursor }),
+    };
+    const rows = await listTasksPage(tasks, actor, filter);
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    if (rows.length > query.limit && last) {
+      const next = new URLSearchParams();
+      for (const [key, value] of Object.entries({ ...query, cursor: last.id })) {
+        if (value !== undefined) next.set(key, String(value));
+      }
+      ctx.set('Link', `</tasks?${next}>; rel="next"`);
+    }
+    ctx.body = page;
+  });
+
+  router.get('/:id', async (ctx) => {
+    ctx.body = await getTask(tasks, actorOf(ctx), taskId(ctx));
+  });
+
+  router.patch('/:id', async (ctx) => {
+    const id = taskId(ctx);
+    const change = validate(updateBody, ctx.request.body ?? {});
+    ctx.body = await updateTask(tasks, actorOf(ctx), id, change);
+  });
+
+  router.delete('/:id', async (ctx) => {
+    await deleteTask(tasks, actorOf(ctx), taskId(ctx));
+    ctx.status = 204;
+  });
+
+  return router;
+}

@@ -1,0 +1,42 @@
+import { PgBoss } from 'pg-boss';
+import type { Logger } from './log.ts';
+
+/** The queue whose jobs complete tasks; each job is `{ taskId }`, due at the task's `due_at`. */
+export const COMPLETE_TASK = 'complete-task';
+
+export type Boss = PgBoss;
+
+type Options = { url: string; log: Logger; role: 'web' | 'worker' | 'all' | 'migrate'; poolSize: number };
+
+/**
+ * Starts pg-boss on its own schema (`pgboss`) and makes sure the task queue exists. pg-boss installs and
+ * migrates its schema itself, under an advisory lock. Maintenance (expiry, retention) runs only where
+ * jobs are worked, so a web-only process does nothing in the background.
+ */
+export async function startBoss({ url, log, role, poolSize }: Options): Promise<Boss> {
+  const working = role === 'worker' || role === 'all';
+  const boss = new PgBoss({
+    connectionString: url,
+    schema: 'pgboss',
+    application_name: `task-manager-${role}`,
+    max: poolSize,
+    supervise: working,
+    schedule: false,
+  });
+  boss.on('error', (error) => log.error({ err: error }, 'pg-boss error'));
+  boss.on('warning', (warning) => log.warn({ warning }, 'pg-boss warning'));
+  await boss.start();
+  await boss.createQueue(COMPLETE_TASK, {
+    // A completion that fails (database hiccup) is tried again: 1 s, 2 s, 4 s ... at most a minute apart.
+    retryLimit: 20,
+    retryDelay: 1,
+    retryBackoff: true,
+    retryDelayMax: 60,
+    expireInSeconds: 60,
+    // Jobs wait in `created` state until due; keep them far longer than the longest allowed delay.
+    retentionSeconds: 60 * 60 * 24 * 400,
+    // Completed jobs stay a week for operators to look at, then pg-boss removes them.
+    deleteAfterSeconds: 60 * 60 * 24 * 7,
+  });
+  return boss;
+}

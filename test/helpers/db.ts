@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+
+const adminUrl = () => {
+  const url = process.env.TEST_ADMIN_URL;
+  if (!url) throw new Error('run the tests with `npm test`: it prepares the database (TEST_ADMIN_URL is unset)');
+  return url;
+};
+
+async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(adminUrl());
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, migrated database of this test's own, cloned from the template that `npm test` built. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `task_manager_test_${randomBytes(6).toString('hex')}`;
+  await withAdmin((client) => client.query(`create database ${name} template ${process.env.TEST_TEMPLATE}`));
+  const url = Object.assign(new URL(adminUrl()), { pathname: `/${name}` }).toString();
+  return {
+    url,
+    drop: () => withAdmin((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
+  };
+}
+
+/** Plain SQL over a plain connection, for assertions: what an operator with psql would see. */
+export async function query<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    return (await client.query<R>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}

@@ -19,32 +19,22 @@ const duration = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-const schema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    HOST: z.string().min(1).default('0.0.0.0'),
-    PORT: int(0, 65535).default(3000),
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-    DATABASE_POOL_SIZE: int(1, 100).default(10),
-    DATA_DIR: z.string().min(1).default(path.join(projectDir, '.data')),
-    EMBEDDED_PG_PORT: int(1, 65535).default(54329),
-    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-    JWT_EXPIRES_IN: duration.default(3600),
-    BCRYPT_COST: int(4, 15).default(12),
-    TASK_COMPLETION_DELAY_SECONDS: int(1, 31_536_000).default(120),
-    WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
-    WORKER_BATCH_SIZE: int(1, 1000).default(50),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  })
-  .superRefine((env, ctx) => {
-    if (env.NODE_ENV !== 'production') return;
-    if (!env.DATABASE_URL) {
-      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in production' });
-    }
-    if (!env.JWT_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required in production' });
-    }
-  });
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(3000),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATABASE_POOL_SIZE: int(1, 100).default(10),
+  DATA_DIR: z.string().min(1).default(path.join(projectDir, '.data')),
+  EMBEDDED_PG_PORT: int(1, 65535).default(54329),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_EXPIRES_IN: duration.default(3600),
+  BCRYPT_COST: int(4, 15).default(12),
+  TASK_COMPLETION_DELAY_SECONDS: int(1, 31_536_000).default(120),
+  WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
+  WORKER_BATCH_SIZE: int(1, 1000).default(50),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
 
 export type Config = Readonly<z.output<typeof schema>>;
 
@@ -59,9 +49,12 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const result = schema.safeParse(present);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  const lines = result.success ? [] : result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+  if (present.NODE_ENV === 'production') {
+    for (const name of ['DATABASE_URL', 'JWT_SECRET']) {
+      if (!present[name]) lines.push(`  ${name}: is required in production`);
+    }
   }
+  if (!result.success || lines.length > 0) throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   return Object.freeze(result.data);
 }

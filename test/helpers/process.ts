@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { projectDir } from '../../src/config.ts';
+
+export type ServiceProcess = {
+  child: ChildProcess;
+  /** Every JSON log line so far, parsed; other output as `{ text }`. */
+  lines: Record<string, any>[];
+  waitFor(predicate: (line: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
+
+/** Runs `node src/main.ts <role>` as npm scripts do, with the given environment on top of a quiet one. */
+export function spawnService(role: string, env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), role], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', BCRYPT_COST: '4', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, any>[] = [];
+  const collect = (chunk: Buffer) => {
+    for (const text of chunk.toString().split('\n').filter(Boolean)) {
+      try {
+        lines.push(JSON.parse(text));
+      } catch {
+        lines.push({ text });
+      }
+    }
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  return {
+    child,
+    lines,
+    exited,
+    async waitFor(predicate, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const found = lines.find(predicate);
+        if (found) return found;
+        if (done) break;
+        await sleep(50);
+      }
+      throw new Error(
+        `not seen within ${timeoutMs} ms; output:\n${lines.map((line) => JSON.stringify(line)).join('\n')}`,
+      );
+    },
+  };
+}
+
+/** Waits for the "listening" log line and returns the base URL. */
+export async function listeningUrl(service: ServiceProcess, timeoutMs?: number): Promise<string> {
+  const line = await service.waitFor((entry) => entry.msg?.startsWith('listening on'), timeoutMs);
+  return `http://127.0.0.1:${line.port}`;
+}
+
+/** The task ids each "completed tasks" log line reported, over all lines given. */
+export const completedIds = (lines: Record<string, any>[]): number[] =>
+  lines.filter((line) => line.msg === 'completed tasks').flatMap((line) => line.completed as number[]);
+
+/** Polls until `check` returns a truthy value. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}

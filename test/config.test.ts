@@ -1,0 +1,50 @@
+import test from 'ava';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+test('the defaults: 120 s completion delay, bcrypt cost 12, one-hour tokens, 0.5 s polling', (t) => {
+  const config = loadConfig({});
+  t.is(config.TASK_COMPLETION_DELAY_SECONDS, 120);
+  t.is(config.BCRYPT_COST, 12);
+  t.is(config.JWT_EXPIRES_IN, 3600);
+  t.is(config.WORKER_POLL_INTERVAL_SECONDS, 0.5);
+  t.is(config.NODE_ENV, 'development');
+  t.is(config.DATABASE_URL, undefined);
+  t.true(Object.isFrozen(config));
+});
+
+test('durations take seconds or a unit, and empty variables mean "default"', (t) => {
+  t.is(loadConfig({ JWT_EXPIRES_IN: '90' }).JWT_EXPIRES_IN, 90);
+  t.is(loadConfig({ JWT_EXPIRES_IN: '15m' }).JWT_EXPIRES_IN, 900);
+  t.is(loadConfig({ JWT_EXPIRES_IN: '2h' }).JWT_EXPIRES_IN, 7200);
+  t.is(loadConfig({ JWT_EXPIRES_IN: '7d' }).JWT_EXPIRES_IN, 604_800);
+  t.is(loadConfig({ BCRYPT_COST: '' }).BCRYPT_COST, 12);
+});
+
+test('each bad variable gets its own line', (t) => {
+  const error = t.throws(
+    () =>
+      loadConfig({
+        JWT_EXPIRES_IN: 'soon',
+        BCRYPT_COST: '3',
+        WORKER_POLL_INTERVAL_SECONDS: '0.1',
+        DATABASE_URL: 'mysql://x',
+        LOG_LEVEL: 'loud',
+      }),
+    { instanceOf: ConfigError },
+  );
+  for (const name of ['JWT_EXPIRES_IN', 'BCRYPT_COST', 'WORKER_POLL_INTERVAL_SECONDS', 'DATABASE_URL', 'LOG_LEVEL']) {
+    t.regex(error?.message ?? '', new RegExp(`^  ${name}: `, 'm'));
+  }
+});
+
+test('production requires DATABASE_URL and a JWT_SECRET of 32 characters or more', (t) => {
+  const error = t.throws(() => loadConfig({ NODE_ENV: 'production' }), { instanceOf: ConfigError });
+  t.regex(error?.message ?? '', /DATABASE_URL: is required in production/);
+  t.regex(error?.message ?? '', /JWT_SECRET: is required in production/);
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    DATABASE_URL: 'postgres://u:p@db:5432/tasks',
+    JWT_SECRET: 'x'.repeat(32),
+  });
+  t.is(config.DATABASE_URL, 'postgres://u:p@db:5432/tasks');
+});

@@ -1,0 +1,78 @@
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import { listeningUrl, spawnService } from './helpers/process.ts';
+
+/** Pids of the processes whose command line names this data folder. */
+async function processesUsing(dataDir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(dataDir)) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** A temporary data folder the `postgres` user can enter (mkdtemp makes it 0700). */
+async function dataFolder(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'task-manager-embedded-'));
+  await chmod(dir, 0o755);
+  return dir;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+// Embedded Postgres lifecycles, one after another: each initdb takes a few seconds of CPU.
+test.serial('npm start on the embedded Postgres survives kill -9, and SIGTERM leaves no postgres behind', async (t) => {
+  const dataDir = await dataFolder();
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) };
+
+  const first = spawnService('all', env);
+  const firstUrl = await listeningUrl(first, 60_000);
+  t.is((await fetch(`${firstUrl}/readyz`)).status, 200);
+  const secret = await readFile(path.join(dataDir, 'jwt-secret'), 'utf8');
+  first.child.kill('SIGKILL');
+  await first.exited;
+  t.true((await processesUsing(dataDir)).length > 0, 'the postmaster outlives a kill -9 of its parent');
+
+  const second = spawnService('all', env);
+  t.teardown(() => second.child.kill('SIGKILL'));
+  const secondUrl = await listeningUrl(second, 60_000);
+  t.truthy(second.lines.find((line) => line.msg?.startsWith('stopping a Postgres left running')));
+  t.is((await fetch(`${secondUrl}/readyz`)).status, 200);
+  t.is(await readFile(path.join(dataDir, 'jwt-secret'), 'utf8'), secret, 'the development secret survives restarts');
+
+  const stopping = Date.now();
+  second.child.kill('SIGTERM');
+  t.is((await second.exited).code, 0);
+  t.true(Date.now() - stopping < 10_000);
+  await sleep(200);
+  t.deepEqual(await processesUsing(dataDir), [], 'no postgres process is left');
+});
+
+test.serial('a port already in use gives a clear error, not `undefined`', async (t) => {
+  const dataDir = await dataFolder();
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const blocker = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => blocker.once('listening', resolve));
+  t.teardown(() => blocker.close());
+  const { port } = blocker.address() as net.AddressInfo;
+
+  const service = spawnService('all', { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(port) });
+  const { code } = await service.exited;
+  t.is(code, 1);
+  const fatal = service.lines.find((line) => line.level === 60);
+  t.regex(fatal?.msg ?? '', new RegExp(`port ${port} is already in use.*EMBEDDED_PG_PORT`));
+  t.deepEqual(await processesUsing(dataDir), []);
+});

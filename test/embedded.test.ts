@@ -42,6 +42,13 @@ test.serial('npm start on the embedded Postgres survives kill -9, and SIGTERM le
   const firstUrl = await listeningUrl(first, 60_000);
   t.is((await fetch(`${firstUrl}/readyz`)).status, 200);
   const secret = await readFile(path.join(dataDir, 'jwt-secret'), 'utf8');
+
+  // A second start on the same folder while the first runs refuses, and leaves the first one alone.
+  const intruder = spawnService('all', { ...env, PORT: '0' });
+  t.is((await intruder.exited).code, 1);
+  t.regex(intruder.lines.find((line) => line.level === 60)?.msg ?? '', /is in use by another running process/);
+  t.is((await fetch(`${firstUrl}/readyz`)).status, 200);
+
   first.child.kill('SIGKILL');
   await first.exited;
   t.true((await processesUsing(dataDir)).length > 0, 'the postmaster outlives a kill -9 of its parent');

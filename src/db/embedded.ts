@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, readFile, readlink, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -110,7 +110,7 @@ async function stopStalePostmaster(databaseDir: string, log: Logger): Promise<vo
   const pid = Number(pidFile?.split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !(await isPostgres(pid))) return;
   const owner = await parentOf(pid);
-  if (owner !== null && (await commandOf(owner))?.startsWith('node')) {
+  if (owner !== null && (await isNode(owner))) {
     throw new Error(
       `the embedded Postgres in ${databaseDir} is in use by another running process (pid ${owner}): ` +
         'stop it first, or set DATABASE_URL to share one server between processes',
@@ -129,6 +129,13 @@ const commandOf = (pid: number) =>
   readFile(`/proc/${pid}/comm`, 'utf8').then(
     (comm) => comm.trim(),
     () => null,
+  );
+
+/** Whether a process runs a Node binary (its thread name, /proc/pid/comm, is "MainThread" on Node 24). */
+const isNode = (pid: number) =>
+  readlink(`/proc/${pid}/exe`).then(
+    (exe) => path.basename(exe) === 'node',
+    () => false,
   );
 
 /** The parent pid from /proc (null without /proc): an orphaned postmaster's parent is init or a reaper. */

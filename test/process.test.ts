@@ -93,6 +93,26 @@ test('SIGTERM: the service stops taking requests, finishes, and exits 0 within 1
   await t.throwsAsync(fetch(`${url}/healthz`));
 });
 
+test('SIGTERM to `npm run web` reaches the service: it exits 0 and leaves no process behind', async (t) => {
+  const database = await createTestDatabase();
+  t.teardown(() => database.drop());
+  const npm = spawnService('web', serviceEnv(database.url), 'npm');
+  const url = await listeningUrl(npm);
+  const servicePid: number = npm.lines.find((line) => line.msg?.startsWith('listening on'))?.pid;
+  t.not(servicePid, npm.child.pid, 'the service runs in a process of its own');
+  npm.child.kill('SIGTERM');
+  t.is((await npm.exited).code, 0);
+  await eventually(async () => {
+    try {
+      process.kill(servicePid, 0);
+      return false;
+    } catch {
+      return true; // gone
+    }
+  }, 10_000);
+  await t.throwsAsync(fetch(`${url}/healthz`));
+});
+
 test('a bad configuration stops the start with one clear line per variable', async (t) => {
   const service = spawnService('web', {
     NODE_ENV: 'production',

@@ -11,9 +11,14 @@ export type ServiceProcess = {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-/** Runs `node src/main.ts <role>` as npm scripts do, with the given environment on top of a quiet one. */
-export function spawnService(role: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), role], {
+/** Runs `node src/main.ts <role>` (or `npm run <role>`), with the given environment on top of a quiet one. */
+export function spawnService(role: string, env: Record<string, string>, via: 'node' | 'npm' = 'node'): ServiceProcess {
+  const [command, args] =
+    via === 'npm'
+      ? ['npm', ['run', '--silent', role]]
+      : [process.execPath, [path.join(projectDir, 'src/main.ts'), role]];
+  const child = spawn(command, args, {
+    cwd: projectDir,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', BCRYPT_COST: '4', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,8 +8,6 @@ import {
 } from 'slonik';
 import { z } from 'zod';
 
-export type Db = DatabasePool;
-
 /**
  * Checks every row against the zod type its query was built with (`sql.type(row)`), so what the domain
  * gets is what the types say; a mismatch is a SchemaValidationError, never a silently wrong value.
@@ -25,7 +23,7 @@ const resultParser: Interceptor = {
   },
 };
 
-export async function createDb(url: string, options: { maximumPoolSize: number }): Promise<Db> {
+export async function createDb(url: string, options: { maximumPoolSize: number }): Promise<DatabasePool> {
   return createPool(url, {
     interceptors: [resultParser],
     maximumPoolSize: options.maximumPoolSize,
@@ -36,7 +34,7 @@ export async function createDb(url: string, options: { maximumPoolSize: number }
 }
 
 /** True when Postgres answers a trivial query within the pool's connection timeout. */
-export async function isDatabaseReady(db: Db): Promise<boolean> {
+export async function isDatabaseReady(db: DatabasePool): Promise<boolean> {
   try {
     await db.oneFirst(sql.type(z.object({ ok: z.number() }))`select 1 as ok`);
     return true;

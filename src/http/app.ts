@@ -18,7 +18,7 @@ export type AppDeps = {
   readonly tasks: TaskDeps;
 };
 
-export const BODY_LIMIT = '64kb';
+const BODY_LIMIT = '64kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** The HTTP API as a Koa app, apart from `listen`, so tests need no fixed port. */

@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03']);
 
 /** Maps whatever was thrown to an AppError; anything unknown is a 500 whose details stay in the log. */
-export function toAppError(error: unknown): AppError {
+function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof UniqueIntegrityConstraintViolationError) return new AppError(409, 'conflict', 'already exists');
   if (error instanceof NotFoundError) return new AppError(404, 'not_found', 'not found');

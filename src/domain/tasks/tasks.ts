@@ -4,15 +4,7 @@ import { bossDb } from '../../db/bossDb.ts';
 import { notFound } from '../../errors.ts';
 import { type Boss, COMPLETE_TASK } from '../../queue.ts';
 import type { Actor } from '../users/user.ts';
-import {
-  deleteTaskRow,
-  findTask,
-  insertTask,
-  type ListFilter,
-  listTasks,
-  markTaskCompleted,
-  updateTaskText,
-} from './queries.ts';
+import { deleteTaskRow, findTask, insertTask, markTaskCompleted, updateTaskText } from './queries.ts';
 import type { Task } from './task.ts';
 
 export type TaskDeps = { readonly db: DatabasePool; readonly boss: Boss; readonly delaySeconds: number };
@@ -40,10 +32,6 @@ export async function getTask(deps: TaskDeps, actor: Actor, id: number): Promise
   const task = await findTask(deps.db, actor, id);
   if (!task) throw notFound('task');
   return task;
-}
-
-export function listTasksPage(deps: TaskDeps, actor: Actor, filter: ListFilter): Promise<readonly Task[]> {
-  return listTasks(deps.db, actor, filter);
 }
 
 /**

@@ -1,8 +1,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
+import { listTasks } from '../../domain/tasks/queries.ts';
 import { taskStatuses } from '../../domain/tasks/task.ts';
-import { createTask, deleteTask, getTask, listTasksPage, updateTask } from '../../domain/tasks/tasks.ts';
+import { createTask, deleteTask, getTask, updateTask } from '../../domain/tasks/tasks.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import type { AppDeps } from '../app.ts';
 import { actorOf, requireAuth } from '../auth.ts';
@@ -58,7 +59,7 @@ export function taskRoutes({ tasks, accounts }: Pick<AppDeps, 'tasks' | 'account
       ...(query.status !== undefined && { status: query.status }),
       ...(query.cursor !== undefined && { before: query.cursor }),
     };
-    const rows = await listTasksPage(tasks, actor, filter);
+    const rows = await listTasks(tasks.db, actor, filter);
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
     if (rows.length > query.limit && last) {

@@ -33,6 +33,11 @@ const schema = z.object({
   TASK_COMPLETION_DELAY_SECONDS: int(1, 31_536_000).default(120),
   WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
   WORKER_BATCH_SIZE: int(1, 1000).default(50),
+  RATE_LIMIT_AUTH_PER_MINUTE: int(1, 100_000).default(20),
+  TRUST_PROXY: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

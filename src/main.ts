@@ -69,6 +69,7 @@ async function main(role: Role): Promise<void> {
         log,
         accounts: { secret, expiresInSeconds: config.JWT_EXPIRES_IN, bcryptCost: config.BCRYPT_COST },
         tasks: { db, boss, delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS },
+        rateLimit: { authPerMinute: config.RATE_LIMIT_AUTH_PER_MINUTE, trustProxy: config.TRUST_PROXY },
       });
       const server: Server = await new Promise((resolve, reject) => {
         const listening = app.listen(config.PORT, config.HOST, () => resolve(listening)).once('error', reject);

@@ -196,3 +196,19 @@ test.serial('healthz and readyz answer 200 while the database is up', async (t) 
   t.deepEqual((await service.api.get('/healthz')).body, { status: 'ok' });
   t.deepEqual((await service.api.get('/readyz')).body, { status: 'ready' });
 });
+
+test.serial('register and login are rate limited per client: 429 rate_limited with Retry-After', async (t) => {
+  const limited = await startService({ authPerMinute: 3 });
+  t.teardown(() => limited.stop());
+  const attempt = () => limited.api.post('/login', { email: 'nobody@example.com', password: 'password123' });
+  const statuses = [];
+  for (let i = 0; i < 4; i++) statuses.push((await attempt()).status);
+  t.deepEqual(statuses, [401, 401, 401, 429]);
+  const blocked = await attempt();
+  t.is(blocked.body.error.code, 'rate_limited');
+  const retryAfter = Number(blocked.headers.get('retry-after'));
+  t.true(retryAfter > 0 && retryAfter <= 60, `Retry-After: ${retryAfter}`);
+  // The limit is per route: registering still works, up to its own limit.
+  const registered = await limited.api.post('/register', { email: 'limited@example.com', password: 'password123' });
+  t.is(registered.status, 201);
+});

@@ -5,6 +5,7 @@ import { client, signUp, startService, TEST_SECRET } from './helpers/service.ts'
 
 const serviceEnv = (databaseUrl: string, extra: Record<string, string> = {}) => ({
   DATABASE_URL: databaseUrl,
+  RATE_LIMIT_AUTH_PER_MINUTE: '1000',
   JWT_SECRET: TEST_SECRET,
   TASK_COMPLETION_DELAY_SECONDS: '3',
   WORKER_POLL_INTERVAL_SECONDS: '0.5',

@@ -46,6 +46,7 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
     log: createLogger({ LOG_LEVEL: 'silent' }),
     accounts,
     tasks: { db, boss: null as unknown as Boss, delaySeconds: 120 }, // not reached: the database fails first
+    rateLimit: { authPerMinute: 100, trustProxy: false },
   });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -16,6 +16,8 @@ export type AppDeps = {
   readonly log: Logger;
   readonly accounts: AccountSettings;
   readonly tasks: TaskDeps;
+  /** POST /register and POST /login per client address and minute; `trustProxy` reads X-Forwarded-For. */
+  readonly rateLimit: { readonly authPerMinute: number; readonly trustProxy: boolean };
 };
 
 const BODY_LIMIT = '64kb';
@@ -24,6 +26,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** The HTTP API as a Koa app, apart from `listen`, so tests need no fixed port. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
+  app.proxy = deps.rateLimit.trustProxy;
   app.silent = true; // errors are logged by errorMiddleware, with the request id
 
   app.use(async (ctx, next) => {

@@ -14,7 +14,9 @@ export type TestService = Awaited<ReturnType<typeof startService>>;
  * The real service in this process, on a database of its own and an ephemeral port: HTTP API, pg-boss,
  * and (with `worker: true`) the completion worker. bcrypt runs at cost 4 to keep the suite fast.
  */
-export async function startService(options: { delaySeconds?: number; worker?: boolean; expiresIn?: number } = {}) {
+export async function startService(
+  options: { delaySeconds?: number; worker?: boolean; expiresIn?: number; authPerMinute?: number } = {},
+) {
   const database = await createTestDatabase();
   const log = createLogger({ LOG_LEVEL: 'silent' });
   const db = await createDb(database.url, { maximumPoolSize: 5 });
@@ -22,7 +24,9 @@ export async function startService(options: { delaySeconds?: number; worker?: bo
   if (options.worker) await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50 }, log);
   const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };
   const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
-  const app = createApp({ db, log, accounts, tasks });
+  // The suite registers and logs in far more often than a person would: a high limit unless a test sets one.
+  const rateLimit = { authPerMinute: options.authPerMinute ?? 100_000, trustProxy: false };
+  const app = createApp({ db, log, accounts, tasks, rateLimit });
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import ratelimit from 'koa-ratelimit';
 import { z } from 'zod';
 import { type AccountSettings, login, MAX_PASSWORD_BYTES, register } from '../../domain/users/accounts.ts';
 import { findUserById } from '../../domain/users/queries.ts';
@@ -26,11 +27,21 @@ const password = z
 const registerBody = z.strictObject({ email, password, role: z.enum(roles).default('user') });
 const loginBody = z.strictObject({ email: z.string().min(1), password: z.string().min(1) });
 
-export function accountRoutes({ db, accounts }: Pick<AppDeps, 'db' | 'accounts'>): Router {
+export function accountRoutes({ db, accounts, rateLimit }: Pick<AppDeps, 'db' | 'accounts' | 'rateLimit'>): Router {
   const router = new Router();
   const settings: AccountSettings = accounts;
+  // Password guessing and account spraying are bounded per client address. The counts live in this
+  // process's memory: with N web processes a client gets up to N times the limit.
+  const limited = ratelimit({
+    driver: 'memory',
+    db: new Map(),
+    duration: 60_000,
+    max: rateLimit.authPerMinute,
+    id: (ctx) => `${ctx.ip} ${ctx.path}`,
+    throw: true,
+  });
 
-  router.post('/register', async (ctx) => {
+  router.post('/register', limited, async (ctx) => {
     const input = validate(registerBody, ctx.request.body ?? {});
     // A token is optional here; when present it must be valid (it may grant the admin role).
     const actor = optionalActor(ctx, settings);
@@ -38,7 +49,7 @@ export function accountRoutes({ db, accounts }: Pick<AppDeps, 'db' | 'accounts'>
     ctx.status = 201;
   });
 
-  router.post('/login', async (ctx) => {
+  router.post('/login', limited, async (ctx) => {
     ctx.body = await login(db, settings, validate(loginBody, ctx.request.body ?? {}));
   });
 

@@ -55,8 +55,9 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
   const token = signToken({ id: 1, role: 'user' }, accounts);
 
   t.is((await api.get('/readyz')).status, 200);
-  const requestId = (await api.get('/healthz')).headers.get('x-request-id') ?? '';
-  t.regex(requestId, /^[0-9a-f-]{36}$/, 'every response carries a request id');
+  const health = await api.get('/healthz');
+  t.regex(health.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'every response carries a request id');
+  t.is(health.headers.get('x-content-type-options'), 'nosniff', 'security headers are set');
 
   proxy.cut();
   t.is((await api.get('/healthz')).status, 200);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
+import helmet from 'koa-helmet';
 import type { DatabasePool } from 'slonik';
 import type { TaskDeps } from '../domain/tasks/tasks.ts';
 import type { AccountSettings } from '../domain/users/accounts.ts';
@@ -45,6 +46,8 @@ export function createApp(deps: AppDeps): Koa {
     }
   });
   app.use(errorMiddleware(deps.log));
+  // Standard security headers (nosniff, HSTS, a deny-all CSP ...) on every response, errors included.
+  app.use(helmet());
   app.use(async (ctx, next) => {
     // A body on POST or PATCH must be JSON; an empty body is left to validation.
     const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';

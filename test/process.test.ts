@@ -15,6 +15,12 @@ const serviceEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
 type TaskRow = { id: number; status: string; due_at: Date; completed_at: Date | null };
 const allTasks = (url: string) =>
   query<TaskRow>(url, 'select id::int, status, due_at, completed_at from tasks order by id');
+/** Every task, once all of them are completed. */
+const allCompleted = (url: string, timeoutMs: number) =>
+  eventually(async () => {
+    const rows = await allTasks(url);
+    return rows.every((task) => task.status === 'completed') && rows;
+  }, timeoutMs);
 
 test('kill -9 of the whole service with tasks pending: after a restart every task completes, once', async (t) => {
   const database = await createTestDatabase();
@@ -33,10 +39,7 @@ test('kill -9 of the whole service with tasks pending: after a restart every tas
   const second = spawnService('all', serviceEnv(database.url));
   t.teardown(() => second.child.kill('SIGKILL'));
   await listeningUrl(second);
-  const tasks = await eventually(async () => {
-    const rows = await allTasks(database.url);
-    return rows.every((task) => task.status === 'completed') && rows;
-  }, 20_000);
+  const tasks = await allCompleted(database.url, 20_000);
   t.is(tasks.length, 20);
   const worstLateness = Math.max(...tasks.map((task) => (task.completed_at?.getTime() ?? 0) - task.due_at.getTime()));
   t.log(`worst lateness after the restart: ${worstLateness} ms`);
@@ -60,10 +63,7 @@ test('two worker processes over 200 due tasks complete each exactly once', async
   t.teardown(() => {
     for (const worker of workers) worker.child.kill('SIGKILL');
   });
-  const tasks = await eventually(async () => {
-    const rows = await allTasks(web.databaseUrl);
-    return rows.every((task) => task.status === 'completed') && rows;
-  }, 30_000);
+  const tasks = await allCompleted(web.databaseUrl, 30_000);
   t.is(tasks.length, 200);
   const perWorker = workers.map((worker) => completedIds(worker.lines));
   t.log(`completions per worker: ${perWorker.map((ids) => ids.length).join(' + ')}`);

@@ -6,7 +6,7 @@ import { createApp } from '../src/http/app.ts';
 import { createLogger } from '../src/log.ts';
 import type { Boss } from '../src/queue.ts';
 import { createTestDatabase } from './helpers/db.ts';
-import { client, TEST_SECRET } from './helpers/service.ts';
+import { client, listenOnFreePort, TEST_SECRET } from './helpers/service.ts';
 
 /** A TCP proxy to the database that can be cut, as an outage would. */
 async function cuttableProxy(target: URL) {
@@ -48,10 +48,9 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
     tasks: { db, boss: null as unknown as Boss, delaySeconds: 120 }, // not reached: the database fails first
     rateLimit: { authPerMinute: 100, trustProxy: false },
   });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
+  const { server, baseUrl } = await listenOnFreePort(app);
   t.teardown(() => server.close());
-  const api = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const api = client(baseUrl);
   const token = signToken({ id: 1, role: 'user' }, accounts);
 
   t.is((await api.get('/readyz')).status, 200);

@@ -14,9 +14,10 @@ function toAppError(error: unknown): AppError {
   if (error instanceof ConnectionError || CONNECTION_CODES.has(err?.code ?? err?.cause?.code ?? '')) {
     return new AppError(503, 'unavailable', 'the database is unavailable, try again shortly');
   }
-  // Errors raised by the body parser (co-body, raw-body) carry a status.
+  // The rate limiter throws a 429 (Retry-After is already set).
   if (err?.status === 429)
     return new AppError(429, 'rate_limited', 'too many requests: retry after the Retry-After seconds');
+  // Errors raised by the body parser (co-body, raw-body) carry a status.
   if (err?.status === 413) return new AppError(413, 'payload_too_large', 'the request body is too large');
   if (err?.status === 400) return new AppError(400, 'invalid_json', 'the request body is not a valid JSON object');
   return new AppError(500, 'internal', 'internal error');

@@ -1,4 +1,6 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import { createDb } from '../../src/db/pool.ts';
 import { createApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
@@ -26,10 +28,7 @@ export async function startService(
   const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
   // The suite registers and logs in far more often than a person would: a high limit unless a test sets one.
   const rateLimit = { authPerMinute: options.authPerMinute ?? 100_000, trustProxy: false };
-  const app = createApp({ db, log, accounts, tasks, rateLimit });
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { server, baseUrl } = await listenOnFreePort(createApp({ db, log, accounts, tasks, rateLimit }));
   return {
     baseUrl,
     databaseUrl: database.url,
@@ -45,6 +44,13 @@ export async function startService(
       await database.drop();
     },
   };
+}
+
+/** Serves a Koa app on an ephemeral loopback port. */
+export async function listenOnFreePort(app: Koa): Promise<{ server: Server; baseUrl: string }> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { server, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 export type Reply = { status: number; headers: Headers; body: any };

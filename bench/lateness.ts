@@ -14,9 +14,9 @@ import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createDb } from '../src/db/pool.ts';
 import { createTask } from '../src/domain/tasks/tasks.ts';
+import { startBoss } from '../src/jobs/queue.ts';
+import { startWorker } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
-import { startBoss } from '../src/queue.ts';
-import { startWorker } from '../src/worker.ts';
 
 const config = loadConfig();
 const total = Number(process.env.BENCH_TASKS ?? 2000);
@@ -37,14 +37,21 @@ const url = Object.assign(new URL(adminUrl), { pathname: '/task_manager_bench' }
 
 await migrate(url, log);
 const boss = await startBoss({ url, log, role: 'all', poolSize: config.DATABASE_POOL_SIZE });
-const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE });
+const db = await createDb(url, {
+  maximumPoolSize: config.DATABASE_POOL_SIZE,
+  queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000,
+});
 const userId = await db.oneFirst(sql.type(z.object({ id: z.bigint().transform(Number) }))`
   insert into users (email, password_hash) values ('bench@example.com', 'x') returning id`);
 const actor = { id: userId, role: 'user' as const };
 
-await startWorker(
+const worker = await startWorker(
   boss,
-  { pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS, batchSize: config.WORKER_BATCH_SIZE },
+  {
+    pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
+    batchSize: config.WORKER_BATCH_SIZE,
+    reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
+  },
   log,
 );
 const rssBefore = process.memoryUsage().rss;
@@ -79,6 +86,7 @@ console.log(
 );
 console.log(`rss growth over the run: ${((process.memoryUsage().rss - rssBefore) / 2 ** 20).toFixed(1)} MiB`);
 
+await worker.stop();
 await boss.stop({ graceful: false });
 await db.end();
 await embedded?.stop();

@@ -34,10 +34,17 @@ const schema = z.object({
   WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
   WORKER_BATCH_SIZE: int(1, 1000).default(50),
   RATE_LIMIT_AUTH_PER_MINUTE: int(1, 100_000).default(20),
+  RATE_LIMIT_LOGIN_FAILURES: int(1, 100_000).default(10),
+  /** How many proxies in front of the service append to X-Forwarded-For: "false" (0), "true" (1) or a count. */
   TRUST_PROXY: z
-    .enum(['true', 'false'])
+    .string()
+    .regex(/^(true|false|\d{1,2})$/, 'must be true, false, or the number of trusted proxy hops')
     .default('false')
-    .transform((value) => value === 'true'),
+    .transform((value) => (value === 'true' ? 1 : value === 'false' ? 0 : Number(value))),
+  REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(300).default(5),
+  DATABASE_QUERY_TIMEOUT_SECONDS: z.coerce.number().min(1).max(3600).default(15),
+  DATABASE_WAIT_SECONDS: int(0, 3600).default(60),
+  RECONCILE_INTERVAL_SECONDS: int(1, 86_400).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

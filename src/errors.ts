@@ -13,7 +13,7 @@ export class AppError extends Error {
     super(message);
     this.status = status;
     this.code = code;
-    this.expose = status < 500 || status === 503;
+    this.expose = status < 500 || status === 501 || status === 503;
     this.details = details;
   }
 }

@@ -1,17 +1,20 @@
-import type { Server } from 'node:http';
 import { ConfigError, loadConfig } from './config.ts';
-import { startEmbeddedPostgres } from './db/embedded.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createDb } from './db/pool.ts';
+import { waitForDatabase } from './db/waitForDatabase.ts';
 import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
 import { createApp } from './http/app.ts';
+import { createHttpServer, type HttpServer } from './http/server.ts';
+import { type Boss, startBoss } from './jobs/queue.ts';
+import { startWorker, type Worker } from './jobs/worker.ts';
 import { createLogger } from './log.ts';
-import { startBoss } from './queue.ts';
-import { startWorker } from './worker.ts';
 
 const ROLES = ['all', 'web', 'worker', 'migrate'] as const;
 type Role = (typeof ROLES)[number];
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+/** After SIGTERM the server keeps answering this long, with `Connection: close`, before it stops accepting. */
+const SHUTDOWN_GRACE_MS = 1_000;
 
 /**
  * Wires the parts for one role: `all` (npm start: embedded Postgres when DATABASE_URL is unset,
@@ -20,7 +23,14 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 async function main(role: Role): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config).child({ role });
-  const cleanups: (() => Promise<unknown>)[] = [];
+  const parts: {
+    http?: HttpServer;
+    worker?: Worker;
+    boss?: Boss;
+    db?: { end(): Promise<void> };
+    embedded?: EmbeddedPostgres;
+  } = {};
+
   let stopping = false;
   const shutdown = async (reason: string, exitCode: number) => {
     if (stopping) return;
@@ -30,8 +40,17 @@ async function main(role: Role): Promise<void> {
       log.error('shutdown took longer than 10 s; exiting anyway');
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS).unref();
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => log.error({ err: error }, 'error while shutting down'));
+    // Stop taking work first, finish what is in flight, then close what the work needed.
+    const { http, worker, boss, db, embedded } = parts;
+    const steps: [string, (() => Promise<unknown>) | undefined][] = [
+      ['http', http && (() => http.drain(SHUTDOWN_GRACE_MS))],
+      ['worker', worker && (() => worker.stop())],
+      ['pg-boss', boss && (() => boss.stop({ graceful: true, timeout: SHUTDOWN_TIMEOUT_MS - 3_000 }))],
+      ['pool', db && (() => db.end())],
+      ['embedded postgres', embedded && (() => embedded.stop())],
+    ];
+    for (const [name, step] of steps) {
+      await step?.().catch((error: unknown) => log.error({ err: error, part: name }, 'error while shutting down'));
     }
     log.info('stopped');
     process.exit(exitCode);
@@ -39,51 +58,63 @@ async function main(role: Role): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void shutdown(signal, 0));
 
   try {
+    const serving = role === 'all' || role === 'web';
+    if (serving) {
+      // Listening before the database is there: /healthz answers, /readyz says 503 until the API is served.
+      parts.http = createHttpServer(log);
+      const port = await parts.http.listen(config.PORT, config.HOST);
+      log.info({ port }, 'accepting connections; starting');
+    }
+
     let url = config.DATABASE_URL;
     if (!url) {
-      const embedded = await startEmbeddedPostgres({ dataDir: config.DATA_DIR, port: config.EMBEDDED_PG_PORT, log });
-      cleanups.push(() => embedded.stop());
-      url = await embedded.ensureDatabase('task_manager');
+      parts.embedded = await startEmbeddedPostgres({
+        dataDir: config.DATA_DIR,
+        port: config.EMBEDDED_PG_PORT,
+        log,
+      });
+      url = await parts.embedded.ensureDatabase('task_manager');
     }
+    await waitForDatabase(url, config.DATABASE_WAIT_SECONDS * 1000, log);
     if (role === 'all' || role === 'migrate') await migrate(url, log);
 
-    const boss = await startBoss({ url, log, role, poolSize: config.DATABASE_POOL_SIZE });
-    cleanups.push(() => boss.stop({ graceful: true, timeout: SHUTDOWN_TIMEOUT_MS - 2_000 }));
+    const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
+    parts.boss = await startBoss({ url, log, role, poolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
     if (role === 'migrate') return await shutdown('migrations done', 0);
 
-    const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE });
-    cleanups.push(() => db.end());
+    const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
+    parts.db = db;
 
     if (role === 'all' || role === 'worker') {
-      await startWorker(
-        boss,
-        { pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS, batchSize: config.WORKER_BATCH_SIZE },
+      parts.worker = await startWorker(
+        parts.boss,
+        {
+          pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
+          batchSize: config.WORKER_BATCH_SIZE,
+          reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
+        },
         log,
       );
       log.info('worker started');
     }
-    if (role === 'all' || role === 'web') {
+    if (parts.http) {
+      const http = parts.http;
       const secret = config.JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR));
       const app = createApp({
         db,
         log,
         accounts: { secret, expiresInSeconds: config.JWT_EXPIRES_IN, bcryptCost: config.BCRYPT_COST },
-        tasks: { db, boss, delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS },
-        rateLimit: { authPerMinute: config.RATE_LIMIT_AUTH_PER_MINUTE, trustProxy: config.TRUST_PROXY },
+        tasks: { db, boss: parts.boss, delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS },
+        rateLimit: {
+          authPerMinute: config.RATE_LIMIT_AUTH_PER_MINUTE,
+          loginFailures: config.RATE_LIMIT_LOGIN_FAILURES,
+        },
+        trustProxyHops: config.TRUST_PROXY,
+        requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
+        draining: http.draining,
       });
-      const server: Server = await new Promise((resolve, reject) => {
-        const listening = app.listen(config.PORT, config.HOST, () => resolve(listening)).once('error', reject);
-      });
-      // Registered last, so it runs first: stop taking requests and let those in flight finish.
-      cleanups.push(
-        () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            server.closeIdleConnections();
-          }),
-      );
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : config.PORT;
+      http.serve(app);
+      const port = (http.server.address() as { port: number }).port;
       log.info({ port }, `listening on http://localhost:${port}`);
     }
   } catch (error) {

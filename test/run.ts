@@ -9,8 +9,8 @@ import pg from 'pg';
 import { projectDir } from '../src/config.ts';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
-import { startBoss } from '../src/queue.ts';
 
 const TEMPLATE = 'task_manager_test_template';
 const log = createLogger({ LOG_LEVEL: 'warn' });

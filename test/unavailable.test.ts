@@ -3,10 +3,10 @@ import test from 'ava';
 import { createDb } from '../src/db/pool.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { createApp } from '../src/http/app.ts';
+import type { Boss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
-import type { Boss } from '../src/queue.ts';
 import { createTestDatabase } from './helpers/db.ts';
-import { client, listenOnFreePort, TEST_SECRET } from './helpers/service.ts';
+import { appDefaults, client, listenOnFreePort, TEST_SECRET } from './helpers/service.ts';
 
 /** A TCP proxy to the database that can be cut, as an outage would. */
 async function cuttableProxy(target: URL) {
@@ -38,7 +38,7 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
   const proxy = await cuttableProxy(new URL(database.url));
-  const db = await createDb(proxy.url, { maximumPoolSize: 2 });
+  const db = await createDb(proxy.url, { maximumPoolSize: 2, queryTimeoutMs: 15_000 });
   t.teardown(() => db.end().catch(() => {}));
   const accounts = { secret: TEST_SECRET, expiresInSeconds: 60, bcryptCost: 4 };
   const app = createApp({
@@ -46,7 +46,7 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
     log: createLogger({ LOG_LEVEL: 'silent' }),
     accounts,
     tasks: { db, boss: null as unknown as Boss, delaySeconds: 120 }, // not reached: the database fails first
-    rateLimit: { authPerMinute: 100, trustProxy: false },
+    ...appDefaults,
   });
   const { server, baseUrl } = await listenOnFreePort(app);
   t.teardown(() => server.close());

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import {
   createPool,
   type DatabasePool,
@@ -23,22 +24,42 @@ const resultParser: Interceptor = {
   },
 };
 
-export async function createDb(url: string, options: { maximumPoolSize: number }): Promise<DatabasePool> {
+export type PoolSettings = { maximumPoolSize: number; queryTimeoutMs: number };
+
+/**
+ * The API's connection pool. Timeouts bound what a network partition can do (dropped packets, not refused
+ * connections): connecting gives up after 5 s, and a query whose answer does not come within
+ * `queryTimeoutMs` fails; slonik then destroys that connection rather than reuse it, so the pool heals
+ * by itself once the network does.
+ *
+ * slonik's pg driver passes no client-side query timeout of its own, and pg reads `query_timeout` from
+ * `pg.defaults` for every client it creates: that setting is process-wide (pg-boss's pool gets the
+ * same value explicitly).
+ */
+export async function createDb(url: string, settings: PoolSettings): Promise<DatabasePool> {
+  pg.defaults.query_timeout = settings.queryTimeoutMs;
   return createPool(url, {
     interceptors: [resultParser],
-    maximumPoolSize: options.maximumPoolSize,
+    maximumPoolSize: settings.maximumPoolSize,
     connectionTimeout: 5_000,
     statementTimeout: 30_000,
     idleInTransactionSessionTimeout: 60_000,
   });
 }
 
-/** True when Postgres answers a trivial query within the pool's connection timeout. */
-export async function isDatabaseReady(db: DatabasePool): Promise<boolean> {
+/** True when Postgres answers a trivial query within `timeoutMs`. */
+export async function isDatabaseReady(db: DatabasePool, timeoutMs: number): Promise<boolean> {
+  const check = db.oneFirst(sql.type(z.object({ ok: z.number() }))`select 1 as ok`).then(
+    () => true,
+    () => false,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
   try {
-    await db.oneFirst(sql.type(z.object({ ok: z.number() }))`select 1 as ok`);
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([check, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

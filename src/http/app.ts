@@ -2,24 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
 import Koa from 'koa';
 import helmet from 'koa-helmet';
-import type { DatabasePool } from 'slonik';
-import type { TaskDeps } from '../domain/tasks/tasks.ts';
-import type { AccountSettings } from '../domain/users/accounts.ts';
 import { AppError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { AppDeps } from './deps.ts';
 import { errorMiddleware } from './errorMiddleware.ts';
+import { createAuthLimiter } from './rateLimit.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { healthRoutes } from './routes/health.ts';
 import { taskRoutes } from './routes/tasks.ts';
-
-export type AppDeps = {
-  readonly db: DatabasePool;
-  readonly log: Logger;
-  readonly accounts: AccountSettings;
-  readonly tasks: TaskDeps;
-  /** POST /register and POST /login per client address and minute; `trustProxy` reads X-Forwarded-For. */
-  readonly rateLimit: { readonly authPerMinute: number; readonly trustProxy: boolean };
-};
 
 const BODY_LIMIT = '64kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -27,13 +16,18 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** The HTTP API as a Koa app, apart from `listen`, so tests need no fixed port. */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
-  app.proxy = deps.rateLimit.trustProxy;
+  // Behind N proxies the client's address is the Nth entry from the right of X-Forwarded-For: the ones
+  // further left were written by the client itself, and trusting them would let it pick its own address.
+  app.proxy = deps.trustProxyHops > 0;
+  app.maxIpsCount = deps.trustProxyHops;
   app.silent = true; // errors are logged by errorMiddleware, with the request id
 
   app.use(async (ctx, next) => {
     const incoming = ctx.get('X-Request-Id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.set('X-Request-Id', requestId);
+    // While shutting down, every response closes its connection, so keep-alive clients go elsewhere.
+    if (deps.draining()) ctx.set('Connection', 'close');
     ctx.state.log = deps.log.child({ requestId });
     const started = performance.now();
     try {
@@ -46,21 +40,52 @@ export function createApp(deps: AppDeps): Koa {
     }
   });
   app.use(errorMiddleware(deps.log));
+  app.use(deadline(deps.requestTimeoutMs));
   // Standard security headers (nosniff, HSTS, a deny-all CSP ...) on every response, errors included.
   app.use(helmet());
   app.use(async (ctx, next) => {
-    // A body on POST or PATCH must be JSON; an empty body is left to validation.
+    // A body on POST or PATCH must be JSON in UTF-8; an empty body is left to validation.
     const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
-    if ((ctx.method === 'POST' || ctx.method === 'PATCH') && hasBody && !ctx.is('application/json')) {
-      throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
+    if ((ctx.method === 'POST' || ctx.method === 'PATCH') && hasBody) {
+      if (!ctx.is('application/json')) {
+        throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
+      }
+      const charset = ctx.request.charset.toLowerCase();
+      if (charset !== '' && charset !== 'utf-8' && charset !== 'utf8') {
+        throw new AppError(400, 'invalid_json', `the body must be JSON in UTF-8, not ${charset.slice(0, 40)}`);
+      }
     }
     await next();
   });
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT, jsonStrict: true }));
 
-  for (const router of [healthRoutes(deps), accountRoutes(deps), taskRoutes(deps)]) {
+  const limiter = createAuthLimiter(deps.db, deps.rateLimit);
+  for (const router of [healthRoutes(deps), accountRoutes({ ...deps, limiter }), taskRoutes(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }
   return app;
+}
+
+/**
+ * A request that is not answered within `ms` gets a 503: during a network partition the database neither
+ * answers nor refuses, and the client must not wait as long as the partition lasts. The work itself is not
+ * stopped (a query in flight fails on its own timeout); a POST that times out this way may still commit,
+ * which is what `Idempotency-Key` is for.
+ */
+function deadline(ms: number): Koa.Middleware {
+  return async (_ctx, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AppError(503, 'unavailable', 'the database did not answer in time, try again shortly')),
+        ms,
+      );
+    });
+    try {
+      await Promise.race([next(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }

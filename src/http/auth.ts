@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa';
-import type { TokenSettings } from '../domain/users/tokens.ts';
-import { verifyToken } from '../domain/users/tokens.ts';
+import type { DatabasePool } from 'slonik';
+import { findActor } from '../domain/users/queries.ts';
+import { type TokenSettings, verifyToken } from '../domain/users/tokens.ts';
 import type { Actor } from '../domain/users/user.ts';
 import { unauthorized } from '../errors.ts';
 
@@ -11,16 +12,25 @@ export function tokenOf(ctx: Context): string | null {
   return header.replace(/^bearer\s+/i, '').trim();
 }
 
-/** The verified actor, or null when the request carries no token. @throws AppError 401 for a bad one. */
-export function optionalActor(ctx: Context, settings: TokenSettings): Actor | null {
+/**
+ * The actor of the request's token, or null when it carries none. A token is only as good as its user:
+ * the account is read on every request, so a deleted user's token is refused and a changed role applies
+ * at once, whatever the token's own `role` claim says.
+ * @throws AppError 401 for a bad or expired token, or one whose account no longer exists.
+ */
+export async function optionalActor(ctx: Context, db: DatabasePool, settings: TokenSettings): Promise<Actor | null> {
   const token = tokenOf(ctx);
-  return token === null ? null : verifyToken(token, settings);
+  if (token === null) return null;
+  const claimed = verifyToken(token, settings);
+  const actor = await findActor(db, claimed.id);
+  if (!actor) throw unauthorized('the account of this token no longer exists');
+  return actor;
 }
 
 /** Requires a valid token and puts the actor on `ctx.state.actor`. */
-export function requireAuth(settings: TokenSettings): Middleware {
+export function requireAuth(db: DatabasePool, settings: TokenSettings): Middleware {
   return async (ctx, next) => {
-    const actor = optionalActor(ctx, settings);
+    const actor = await optionalActor(ctx, db, settings);
     if (!actor) throw unauthorized('missing Authorization header: send the token from POST /login');
     ctx.state.actor = actor;
     await next();

@@ -1,23 +1,51 @@
 import type { Middleware } from 'koa';
-import { ConnectionError, NotFoundError, UniqueIntegrityConstraintViolationError } from 'slonik';
+import {
+  BackendTerminatedError,
+  ConnectionError,
+  NotFoundError,
+  UniqueIntegrityConstraintViolationError,
+} from 'slonik';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03']);
+// pg's client-side timeouts (a partition: no answer, no refusal) and a connection that went away.
+const CONNECTION_MESSAGES = /Query read timeout|timeout exceeded when trying to connect|Connection terminated/i;
 
 /** Maps whatever was thrown to an AppError; anything unknown is a 500 whose details stay in the log. */
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof UniqueIntegrityConstraintViolationError) return new AppError(409, 'conflict', 'already exists');
   if (error instanceof NotFoundError) return new AppError(404, 'not_found', 'not found');
-  const err = error as { status?: number; type?: string; code?: string; cause?: { code?: string } } | null;
-  if (error instanceof ConnectionError || CONNECTION_CODES.has(err?.code ?? err?.cause?.code ?? '')) {
+  const err = error as {
+    status?: number;
+    type?: string;
+    code?: string;
+    message?: string;
+    cause?: { code?: string; message?: string };
+  } | null;
+  if (
+    error instanceof ConnectionError ||
+    error instanceof BackendTerminatedError ||
+    CONNECTION_CODES.has(err?.code ?? err?.cause?.code ?? '') ||
+    CONNECTION_MESSAGES.test(`${err?.message ?? ''} ${err?.cause?.message ?? ''}`)
+  ) {
     return new AppError(503, 'unavailable', 'the database is unavailable, try again shortly');
   }
   // The rate limiter throws a 429 (Retry-After is already set).
   if (err?.status === 429)
     return new AppError(429, 'rate_limited', 'too many requests: retry after the Retry-After seconds');
-  // Errors raised by the body parser (co-body, raw-body) carry a status.
+  // Errors raised by the body parser (co-body, raw-body, inflation) carry a status; zlib's do not.
+  if (err?.status === 415) {
+    return new AppError(
+      415,
+      'unsupported_media_type',
+      'unsupported Content-Encoding: send identity, gzip, deflate or br',
+    );
+  }
+  if (typeof err?.code === 'string' && err.code.startsWith('Z_')) {
+    return new AppError(400, 'invalid_json', 'the request body could not be decoded as its Content-Encoding says');
+  }
   if (err?.status === 413) return new AppError(413, 'payload_too_large', 'the request body is too large');
   if (err?.status === 400) return new AppError(400, 'invalid_json', 'the request body is not a valid JSON object');
   return new AppError(500, 'internal', 'internal error');
@@ -34,6 +62,7 @@ export function errorMiddleware(log: Logger): Middleware {
       if (ctx.status === 405) {
         throw new AppError(405, 'method_not_allowed', `${ctx.method} is not allowed here (see the Allow header)`);
       }
+      if (ctx.status === 501) throw new AppError(501, 'not_implemented', `${ctx.method} is not implemented`);
     } catch (error) {
       const appError = toAppError(error);
       const requestLog: Logger = ctx.state.log ?? log;

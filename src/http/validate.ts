@@ -1,16 +1,37 @@
 import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 
+type Detail = { field: string; message: string };
+
 /**
- * Parses input with a zod schema.
+ * Parses input with a zod schema. Strings anywhere in the input must be storable as they are: Postgres
+ * refuses NUL, and a lone UTF-16 surrogate cannot be encoded (it would silently become U+FFFD, so two
+ * different passwords would match).
  * @throws AppError 400 `validation_failed` whose details name each bad field.
  */
 export function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const unstorable = unstorableStrings(input, []);
+  if (unstorable.length > 0) throw invalid(unstorable);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => ({
-    field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
-    message: issue.message,
-  }));
-  throw new AppError(400, 'validation_failed', 'the request has invalid fields', details);
+  throw invalid(
+    result.error.issues.map((issue) => ({
+      field: issue.path.length > 0 ? issue.path.join('.') : '(body)',
+      message: issue.message,
+    })),
+  );
+}
+
+const invalid = (details: Detail[]) =>
+  new AppError(400, 'validation_failed', 'the request has invalid fields', details);
+
+function unstorableStrings(value: unknown, path: string[]): Detail[] {
+  const field = path.length > 0 ? path.join('.') : '(body)';
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return [{ field, message: 'must not contain the NUL character' }];
+    if (!value.isWellFormed()) return [{ field, message: 'must be valid Unicode (it has a lone surrogate)' }];
+    return [];
+  }
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, item]) => unstorableStrings(item, [...path, key]));
 }

@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { createDb } from '../../src/db/pool.ts';
 import { createApp } from '../../src/http/app.ts';
+import type { AppDeps } from '../../src/http/deps.ts';
+import { createHttpServer } from '../../src/http/server.ts';
+import { startBoss } from '../../src/jobs/queue.ts';
+import { startWorker } from '../../src/jobs/worker.ts';
 import { createLogger } from '../../src/log.ts';
-import { startBoss } from '../../src/queue.ts';
-import { startWorker } from '../../src/worker.ts';
 import { createTestDatabase } from './db.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -17,18 +18,41 @@ export type TestService = Awaited<ReturnType<typeof startService>>;
  * and (with `worker: true`) the completion worker. bcrypt runs at cost 4 to keep the suite fast.
  */
 export async function startService(
-  options: { delaySeconds?: number; worker?: boolean; expiresIn?: number; authPerMinute?: number } = {},
+  options: {
+    delaySeconds?: number;
+    worker?: boolean;
+    expiresIn?: number;
+    authPerMinute?: number;
+    loginFailures?: number;
+    trustProxyHops?: number;
+    /** Another service's database, to run a second web process on it. */
+    databaseUrl?: string;
+  } = {},
 ) {
-  const database = await createTestDatabase();
+  const database = options.databaseUrl
+    ? { url: options.databaseUrl, drop: async () => {} }
+    : await createTestDatabase();
   const log = createLogger({ LOG_LEVEL: 'silent' });
-  const db = await createDb(database.url, { maximumPoolSize: 5 });
+  const db = await createDb(database.url, { maximumPoolSize: 5, queryTimeoutMs: 15_000 });
   const boss = await startBoss({ url: database.url, log, role: options.worker ? 'all' : 'web', poolSize: 5 });
-  if (options.worker) await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50 }, log);
+  const worker = options.worker
+    ? await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 }, log)
+    : null;
   const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };
   const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
-  // The suite registers and logs in far more often than a person would: a high limit unless a test sets one.
-  const rateLimit = { authPerMinute: options.authPerMinute ?? 100_000, trustProxy: false };
-  const { server, baseUrl } = await listenOnFreePort(createApp({ db, log, accounts, tasks, rateLimit }));
+  const { server, baseUrl } = await listenOnFreePort(
+    createApp({
+      db,
+      log,
+      accounts,
+      tasks,
+      // The suite registers and logs in far more often than a person would: high limits unless a test sets them.
+      rateLimit: { authPerMinute: options.authPerMinute ?? 100_000, loginFailures: options.loginFailures ?? 100_000 },
+      trustProxyHops: options.trustProxyHops ?? 0,
+      requestTimeoutMs: 5_000,
+      draining: () => false,
+    }),
+  );
   return {
     baseUrl,
     databaseUrl: database.url,
@@ -37,6 +61,7 @@ export async function startService(
     tasks,
     api: client(baseUrl),
     async stop() {
+      await worker?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await boss.stop({ graceful: false });
@@ -46,12 +71,21 @@ export async function startService(
   };
 }
 
-/** Serves a Koa app on an ephemeral loopback port. */
+/** Serves a Koa app on an ephemeral loopback port, through the service's own HTTP server. */
 export async function listenOnFreePort(app: Koa): Promise<{ server: Server; baseUrl: string }> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  return { server, baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const http = createHttpServer(createLogger({ LOG_LEVEL: 'silent' }));
+  http.serve(app);
+  const port = await http.listen(0, '127.0.0.1');
+  return { server: http.server, baseUrl: `http://127.0.0.1:${port}` };
 }
+
+/** Test defaults for `createApp`, for tests that build an app of their own. */
+export const appDefaults = {
+  rateLimit: { authPerMinute: 100_000, loginFailures: 100_000 },
+  trustProxyHops: 0,
+  requestTimeoutMs: 5_000,
+  draining: () => false,
+} satisfies Partial<AppDeps>;
 
 export type Reply = { status: number; headers: Headers; body: any };
 

@@ -75,3 +75,27 @@ export const completeTasksOfJobsSql = `
   update tasks set status = 'completed', completed_at = now(), updated_at = now()
   where job_id = any($1::uuid[]) and status = 'pending'
   returning id`;
+
+/**
+ * Pending tasks whose job (`$1` queue) is missing or finished for good (`failed` after its retries, or
+ * `completed`/`cancelled` without its task), at most `$2` of them. pg-boss's `job` table is keyed on
+ * (name, id), so each look-up is one index probe.
+ */
+export const orphanedTasksSql = `
+  select t.id, t.job_id, t.due_at from tasks t
+  where t.status = 'pending'
+    and not exists (
+      select 1 from pgboss.job j
+      where j.name = $1 and j.id = t.job_id and j.state in ('created', 'retry', 'active'))
+  order by t.id
+  limit $2`;
+
+/** Gives a still-pending task (`$1`) a new job id (`$3`), only while its job is still `$2`. */
+export const rescheduleTaskSql = `
+  update tasks set job_id = $3, updated_at = now()
+  where id = $1 and status = 'pending' and job_id is not distinct from $2::uuid
+  returning id`;
+
+export const purgeExpiredIdempotencyKeysSql = `
+  with gone as (delete from idempotency_keys where created_at < now() - interval '24 hours' returning 1)
+  select count(*)::int as count from gone`;

@@ -1,30 +1,65 @@
-import { randomUUID } from 'node:crypto';
-import type { DatabasePool } from 'slonik';
+import { createHash, randomUUID } from 'node:crypto';
+import { type DatabasePool, ForeignKeyIntegrityConstraintViolationError } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
-import { notFound } from '../../errors.ts';
-import { type Boss, COMPLETE_TASK } from '../../queue.ts';
+import { AppError, conflict, notFound, unauthorized } from '../../errors.ts';
+import { type Boss, COMPLETE_TASK } from '../../jobs/queue.ts';
 import type { Actor } from '../users/user.ts';
+import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
 import { deleteTaskRow, findTask, insertTask, markTaskCompleted, updateTaskText } from './queries.ts';
 import type { Task } from './task.ts';
 
 export type TaskDeps = { readonly db: DatabasePool; readonly boss: Boss; readonly delaySeconds: number };
 
+/** Thrown inside the creating transaction to roll it back when the idempotency key is already taken. */
+class KeyTaken extends Error {}
+
 /**
  * Creates a pending task and its completion job in ONE transaction: both rows exist, or neither does.
  * The job id is chosen here so the task row can carry it from the start.
+ *
+ * With an idempotency key, the response is recorded under (user, key) in the same transaction, last, so
+ * a concurrent request with the same key waits for this one's outcome. A retry whose key is taken rolls
+ * back what it wrote and gets the recorded task (`replayed: true`).
+ * @throws AppError 422 when the key was used with another body; 401 when the user no longer exists.
  */
-export function createTask(deps: TaskDeps, actor: Actor, input: { title: string; description: string }): Promise<Task> {
-  return deps.db.transaction(async (tx) => {
-    const jobId = randomUUID();
-    const task = await insertTask(tx, { userId: actor.id, ...input, jobId, delaySeconds: deps.delaySeconds });
-    const sent = await deps.boss.send(
-      COMPLETE_TASK,
-      { taskId: task.id },
-      { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
-    );
-    if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
-    return task;
-  });
+export async function createTask(
+  deps: TaskDeps,
+  actor: Actor,
+  input: { title: string; description: string },
+  idempotencyKey?: string,
+): Promise<{ task: Task; replayed: boolean }> {
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([input.title, input.description]))
+    .digest('hex');
+  try {
+    const task = await deps.db.transaction(async (tx) => {
+      const jobId = randomUUID();
+      const task = await insertTask(tx, { userId: actor.id, ...input, jobId, delaySeconds: deps.delaySeconds });
+      const sent = await deps.boss.send(
+        COMPLETE_TASK,
+        { taskId: task.id },
+        { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
+      );
+      if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
+      if (idempotencyKey !== undefined) {
+        const claimed = await claimIdempotencyKey(tx, { userId: actor.id, key: idempotencyKey, fingerprint, task });
+        if (!claimed) throw new KeyTaken();
+      }
+      return task;
+    });
+    return { task, replayed: false };
+  } catch (error) {
+    if (error instanceof ForeignKeyIntegrityConstraintViolationError) {
+      throw unauthorized('the account of this token no longer exists');
+    }
+    if (!(error instanceof KeyTaken) || idempotencyKey === undefined) throw error;
+  }
+  const first = await findIdempotentResponse(deps.db, actor.id, idempotencyKey);
+  if (!first) throw conflict('this Idempotency-Key expired while in use: send the request again');
+  if (first.fingerprint !== fingerprint) {
+    throw new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another body');
+  }
+  return { task: first.response, replayed: true };
 }
 
 /** @throws AppError 404 when the task does not exist or is not the actor's to see. */
@@ -54,8 +89,11 @@ export function updateTask(
       task = await updateTaskText(tx, id, change);
     }
     if (completing) {
-      // Null when the worker completed it meanwhile: then it is completed already, as asked.
-      task = (await markTaskCompleted(tx, id)) ?? (await findTask(tx, actor, id)) ?? task;
+      // Null when the worker completed it meanwhile (then it is completed, as asked), or when a DELETE
+      // won the race for the row (then it is gone: 404, never the stale pending task).
+      const current = (await markTaskCompleted(tx, id)) ?? (await findTask(tx, actor, id));
+      if (!current) throw notFound('task');
+      task = current;
     }
     return task;
   });

@@ -1,6 +1,7 @@
 import { type CommonQueryMethods, sql } from 'slonik';
 import { z } from 'zod';
-import { type Role, userRow } from './user.ts';
+import { idColumn } from '../../db/columns.ts';
+import { type Role, roles, userRow } from './user.ts';
 
 const userColumns = sql.fragment`id, email, role, created_at`;
 
@@ -30,4 +31,11 @@ export function findUserById(db: CommonQueryMethods, id: number) {
 export function findCredentialsByEmail(db: CommonQueryMethods, email: string) {
   return db.maybeOne(sql.type(userRow.extend({ password_hash: z.string() }))`
     select ${userColumns}, password_hash from users where email = ${email}`);
+}
+
+/** Who a token's subject is now: its role as stored, or null when the account is gone. */
+export function findActor(db: CommonQueryMethods, id: number) {
+  return db.maybeOne(
+    sql.type(z.object({ id: idColumn, role: z.enum(roles) }))`select id, role from users where id = ${id}`,
+  );
 }

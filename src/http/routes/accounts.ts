@@ -1,12 +1,13 @@
+import http from 'node:http';
 import Router from '@koa/router';
-import ratelimit from 'koa-ratelimit';
 import { z } from 'zod';
 import { type AccountSettings, login, MAX_PASSWORD_BYTES, register } from '../../domain/users/accounts.ts';
 import { findUserById } from '../../domain/users/queries.ts';
 import { roles } from '../../domain/users/user.ts';
-import { unauthorized } from '../../errors.ts';
-import type { AppDeps } from '../app.ts';
+import { AppError, unauthorized } from '../../errors.ts';
 import { actorOf, optionalActor, requireAuth } from '../auth.ts';
+import type { AppDeps } from '../deps.ts';
+import type { AuthLimiter } from '../rateLimit.ts';
 import { validate } from '../validate.ts';
 
 const email = z
@@ -25,35 +26,37 @@ const password = z
   );
 
 const registerBody = z.strictObject({ email, password, role: z.enum(roles).default('user') });
-const loginBody = z.strictObject({ email: z.string().min(1), password: z.string().min(1) });
+const loginBody = z.strictObject({ email: z.string().min(1).max(1000), password: z.string().min(1).max(1000) });
 
-export function accountRoutes({ db, accounts, rateLimit }: Pick<AppDeps, 'db' | 'accounts' | 'rateLimit'>): Router {
-  const router = new Router();
+export function accountRoutes({
+  db,
+  accounts,
+  limiter,
+}: Pick<AppDeps, 'db' | 'accounts'> & { limiter: AuthLimiter }): Router {
+  const router = new Router({ methods: http.METHODS });
   const settings: AccountSettings = accounts;
-  // Password guessing and account spraying are bounded per client address. The counts live in this
-  // process's memory: with N web processes a client gets up to N times the limit.
-  const limited = ratelimit({
-    driver: 'memory',
-    db: new Map(),
-    duration: 60_000,
-    max: rateLimit.authPerMinute,
-    id: (ctx) => `${ctx.ip} ${ctx.path}`,
-    throw: true,
-  });
 
-  router.post('/register', limited, async (ctx) => {
+  router.post('/register', limiter.perAddress('register'), async (ctx) => {
     const input = validate(registerBody, ctx.request.body ?? {});
     // A token is optional here; when present it must be valid (it may grant the admin role).
-    const actor = optionalActor(ctx, settings);
+    const actor = await optionalActor(ctx, db, settings);
     ctx.body = await register(db, settings, input, actor);
     ctx.status = 201;
   });
 
-  router.post('/login', limited, async (ctx) => {
-    ctx.body = await login(db, settings, validate(loginBody, ctx.request.body ?? {}));
+  router.post('/login', limiter.perAddress('login'), async (ctx) => {
+    const input = validate(loginBody, ctx.request.body ?? {});
+    await limiter.assertLoginAllowed(ctx, input.email);
+    try {
+      ctx.body = await login(db, settings, input);
+    } catch (error) {
+      if (error instanceof AppError && error.status === 401) await limiter.loginFailed(ctx, input.email);
+      throw error;
+    }
+    await limiter.loginSucceeded(ctx, input.email);
   });
 
-  router.get('/me', requireAuth(settings), async (ctx) => {
+  router.get('/me', requireAuth(db, settings), async (ctx) => {
     const user = await findUserById(db, actorOf(ctx).id);
     if (!user) throw unauthorized('the account of this token no longer exists');
     ctx.body = user;

@@ -1,12 +1,13 @@
+import http from 'node:http';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { listTasks } from '../../domain/tasks/queries.ts';
 import { taskStatuses } from '../../domain/tasks/task.ts';
 import { createTask, deleteTask, getTask, updateTask } from '../../domain/tasks/tasks.ts';
-import { forbidden, notFound } from '../../errors.ts';
-import type { AppDeps } from '../app.ts';
+import { AppError, forbidden, notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
+import type { AppDeps } from '../deps.ts';
 import { validate } from '../validate.ts';
 
 const title = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
@@ -36,12 +37,30 @@ function taskId(ctx: Context): number {
   return Number(id);
 }
 
-export function taskRoutes({ tasks, accounts }: Pick<AppDeps, 'tasks' | 'accounts'>): Router {
-  const router = new Router({ prefix: '/tasks' });
-  router.use(requireAuth(accounts));
+/**
+ * The `Idempotency-Key` header (IETF httpapi draft): a string of 1 to 255 visible ASCII characters, quoted
+ * as a structured-field string or bare. Undefined when absent.
+ * @throws AppError 400 for a malformed key.
+ */
+function idempotencyKey(ctx: Context): string | undefined {
+  const header = ctx.get('Idempotency-Key');
+  if (header === '') return undefined;
+  const key = /^"(.*)"$/.exec(header)?.[1] ?? header;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new AppError(400, 'validation_failed', 'the request has invalid fields', [
+      { field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' },
+    ]);
+  }
+  return key;
+}
+
+export function taskRoutes({ db, tasks, accounts }: Pick<AppDeps, 'db' | 'tasks' | 'accounts'>): Router {
+  const router = new Router({ prefix: '/tasks', methods: http.METHODS });
+  router.use(requireAuth(db, accounts));
 
   router.post('/', async (ctx) => {
-    const task = await createTask(tasks, actorOf(ctx), validate(createBody, ctx.request.body ?? {}));
+    const input = validate(createBody, ctx.request.body ?? {});
+    const { task } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
     ctx.status = 201;
     ctx.set('Location', `/tasks/${task.id}`);
     ctx.body = task;

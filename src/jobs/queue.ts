@@ -1,19 +1,31 @@
 import { PgBoss } from 'pg-boss';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log.ts';
 
 /** The queue whose jobs complete tasks; each job is `{ taskId }`, due at the task's `due_at`. */
 export const COMPLETE_TASK = 'complete-task';
 
 export type Boss = PgBoss;
 
-type Options = { url: string; log: Logger; role: 'web' | 'worker' | 'all' | 'migrate'; poolSize: number };
+type Options = {
+  url: string;
+  log: Logger;
+  role: 'web' | 'worker' | 'all' | 'migrate';
+  poolSize: number;
+  /** Client-side bound on each statement, as for the API pool: a partition fails queries instead of hanging. */
+  queryTimeoutMs?: number;
+};
+
+/** A worker that stops heartbeating (killed, frozen) loses its jobs after this; they are retried elsewhere. */
+const HEARTBEAT_SECONDS = 10;
+/** How often the supervisor looks for expired and stale jobs; with the heartbeat, a crash costs about 15 s. */
+const SUPERVISE_SECONDS = 5;
 
 /**
  * Starts pg-boss on its own schema (`pgboss`) and makes sure the task queue exists. pg-boss installs and
  * migrates its schema itself, under an advisory lock. Maintenance (expiry, retention) runs only where
  * jobs are worked, so a web-only process does nothing in the background.
  */
-export async function startBoss({ url, log, role, poolSize }: Options): Promise<Boss> {
+export async function startBoss({ url, log, role, poolSize, queryTimeoutMs }: Options): Promise<Boss> {
   const working = role === 'worker' || role === 'all';
   const boss = new PgBoss({
     connectionString: url,
@@ -21,7 +33,12 @@ export async function startBoss({ url, log, role, poolSize }: Options): Promise<
     application_name: `task-manager-${role}`,
     max: poolSize,
     supervise: working,
+    superviseIntervalSeconds: SUPERVISE_SECONDS,
+    monitorIntervalSeconds: SUPERVISE_SECONDS,
     schedule: false,
+    connectionTimeoutMillis: 5_000,
+    // Passed through to pg's Pool: keepalive notices a dead peer on idle connections.
+    ...({ keepAlive: true, ...(queryTimeoutMs && { query_timeout: queryTimeoutMs }) } as object),
   });
   boss.on('error', (error) => log.error({ err: error }, 'pg-boss error'));
   boss.on('warning', (warning) => log.warn({ warning }, 'pg-boss warning'));
@@ -33,10 +50,19 @@ export async function startBoss({ url, log, role, poolSize }: Options): Promise<
     retryBackoff: true,
     retryDelayMax: 60,
     expireInSeconds: 60,
+    heartbeatSeconds: HEARTBEAT_SECONDS,
     // Jobs wait in `created` state until due; keep them far longer than the longest allowed delay.
     retentionSeconds: 60 * 60 * 24 * 400,
     // Completed jobs stay a week for operators to look at, then pg-boss removes them.
     deleteAfterSeconds: 60 * 60 * 24 * 7,
   });
+  // createQueue leaves an existing queue as it is, and updateQueue cannot set a heartbeat: carry it to
+  // databases whose queue was made before it existed.
+  await boss
+    .getDb()
+    .executeSql(
+      'update pgboss.queue set heartbeat_seconds = $2 where name = $1 and heartbeat_seconds is distinct from $2',
+      [COMPLETE_TASK, HEARTBEAT_SECONDS],
+    );
   return boss;
 }

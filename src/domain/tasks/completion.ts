@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from 'pg-boss';
+import { z } from 'zod';
+import { type Boss, COMPLETE_TASK } from '../../jobs/queue.ts';
+import {
+  completeTasksOfJobsSql,
+  orphanedTasksSql,
+  purgeExpiredIdempotencyKeysSql,
+  rescheduleTaskSql,
+} from './queries.ts';
+
+const idRow = z.object({ id: z.coerce.number() });
+const orphanRow = z.object({ id: z.coerce.number(), job_id: z.string().nullable(), due_at: z.coerce.date() });
+
+/**
+ * Runs `work` in one transaction on pg-boss's own pool (the worker needs no other): it commits when `work`
+ * returns and rolls back when it throws. The caller learns of a commit only once it has happened.
+ */
+async function inTransaction<T>(boss: Boss, work: (db: Db) => Promise<T>): Promise<T> {
+  const db = boss.getDb();
+  if (!db.beginTransaction) throw new Error('pg-boss was started without a pool that can open transactions');
+  const tx = await db.beginTransaction();
+  try {
+    const result = await work(tx.db);
+    await tx.commit();
+    return result;
+  } catch (error) {
+    await tx.rollback();
+    throw error;
+  }
+}
+
+/**
+ * Completes the pending tasks of these jobs and the jobs themselves in ONE transaction, and resolves with
+ * the ids of the tasks it completed once that transaction has committed. A job whose task is gone or
+ * already completed completes and changes nothing, so no task is ever completed twice.
+ */
+export function completeTasksOfJobs(boss: Boss, jobIds: string[]): Promise<number[]> {
+  return inTransaction(boss, async (db) => {
+    const { rows } = await db.executeSql(completeTasksOfJobsSql, [jobIds]);
+    await boss.complete(COMPLETE_TASK, jobIds, null, { db });
+    return rows.map((row: unknown) => idRow.parse(row).id);
+  });
+}
+
+export type Rescheduled = { taskId: number; lostJobId: string | null; jobId: string; startAfter: Date };
+
+/**
+ * Self-healing: a pending task whose job is missing (an operator purged pg-boss's tables) or can no
+ * longer run (failed after every retry) gets a new job, due at its `due_at` (or now, when that has
+ * passed). Each task changes in a transaction of its own, guarded on the job it had, so workers that
+ * reconcile at the same time never give a task two jobs.
+ */
+export async function rescheduleOrphanedTasks(boss: Boss, limit = 500): Promise<Rescheduled[]> {
+  const { rows } = await boss.getDb().executeSql(orphanedTasksSql, [COMPLETE_TASK, limit]);
+  const done: Rescheduled[] = [];
+  for (const orphan of rows.map((row: unknown) => orphanRow.parse(row))) {
+    const jobId = randomUUID();
+    const startAfter = new Date(Math.max(orphan.due_at.getTime(), Date.now()));
+    const rescheduled = await inTransaction(boss, async (db) => {
+      const { rows: changed } = await db.executeSql(rescheduleTaskSql, [orphan.id, orphan.job_id, jobId]);
+      if (changed.length === 0) return false; // completed, deleted or rescheduled meanwhile
+      await boss.send(COMPLETE_TASK, { taskId: orphan.id }, { id: jobId, startAfter, db });
+      return true;
+    });
+    if (rescheduled) done.push({ taskId: orphan.id, lostJobId: orphan.job_id, jobId, startAfter });
+  }
+  return done;
+}
+
+/** Idempotency keys answer retries for 24 hours; older ones are deleted. Resolves with how many. */
+export async function purgeExpiredIdempotencyKeys(boss: Boss): Promise<number> {
+  const { rows } = await boss.getDb().executeSql(purgeExpiredIdempotencyKeysSql, []);
+  return z.object({ count: z.number() }).parse(rows[0]).count;
+}

@@ -1,0 +1,20 @@
+import type { DatabasePool } from 'slonik';
+import type { TaskDeps } from '../domain/tasks/tasks.ts';
+import type { AccountSettings } from '../domain/users/accounts.ts';
+import type { Logger } from '../log.ts';
+import type { RateLimitSettings } from './rateLimit.ts';
+
+/** What the HTTP API needs, handed to `createApp` and to each router. */
+export type AppDeps = {
+  readonly db: DatabasePool;
+  readonly log: Logger;
+  readonly accounts: AccountSettings;
+  readonly tasks: TaskDeps;
+  readonly rateLimit: RateLimitSettings;
+  /** How many proxies in front append to X-Forwarded-For; 0 takes the socket's address. */
+  readonly trustProxyHops: number;
+  /** A request that takes longer (a database that does not answer) gets a 503. */
+  readonly requestTimeoutMs: number;
+  /** True once shutdown began: /readyz answers 503 and every response closes its connection. */
+  readonly draining: () => boolean;
+};

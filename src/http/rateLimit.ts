@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import type { Context, Middleware } from 'koa';
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import type { DatabasePool } from 'slonik';
+import { rawQuery } from '../db/rawQuery.ts';
+import { normalizeEmail } from '../domain/users/accounts.ts';
+import { AppError } from '../errors.ts';
+
+export type RateLimitSettings = {
+  /** Requests a minute to POST /register, and apart to POST /login, from one client address. */
+  readonly authPerMinute: number;
+  /** Failed logins for one account from one address in 15 minutes; ten times that from all addresses in an hour. */
+  readonly loginFailures: number;
+};
+
+export type AuthLimiter = {
+  /** Counts a request to `route` from the client's address; sets the RateLimit headers. @throws AppError 429 */
+  perAddress(route: 'login' | 'register'): Middleware;
+  /** @throws AppError 429 while this account is locked for this address or for everyone. */
+  assertLoginAllowed(ctx: Context, email: string): Promise<void>;
+  loginFailed(ctx: Context, email: string): Promise<void>;
+  loginSucceeded(ctx: Context, email: string): Promise<void>;
+};
+
+const FAILURE_WINDOW_SECONDS = 15 * 60;
+const ACCOUNT_WINDOW_SECONDS = 60 * 60;
+
+/**
+ * Rate limits for the account routes, counted in Postgres (rate-limiter-flexible's Postgres store on the
+ * API pool), so that they hold across every web process. Keys name the route, never the raw path, so
+ * `/Login` and `/login/` count as `/login`.
+ *
+ * Password guessing is slowed per account in two ways: a few failures lock the account for one address
+ * for 15 minutes (a stranger locks only themselves out), and ten times as many from all addresses lock it
+ * for at most an hour (a distributed guesser gets few tries, and the owner is not locked out for long).
+ */
+export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings): AuthLimiter {
+  const storeClient = {
+    // slonik returns bigint columns (`expire`, epoch ms) as BigInt; the library computes with numbers.
+    query: async (q: { text: string; values?: unknown[] }) => {
+      const result = await rawQuery(db, q.text, q.values);
+      const rows = result.rows.map((row) =>
+        Object.fromEntries(
+          Object.entries(row as object).map(([key, value]) => [key, typeof value === 'bigint' ? Number(value) : value]),
+        ),
+      );
+      return { ...result, rows };
+    },
+  };
+  const store = { storeClient, storeType: 'pool', tableName: 'rate_limits', tableCreated: true };
+  const perAddress = new RateLimiterPostgres({
+    ...store,
+    keyPrefix: 'addr',
+    points: settings.authPerMinute,
+    duration: 60,
+  });
+  const accountAtAddress = new RateLimiterPostgres({
+    ...store,
+    keyPrefix: 'fail',
+    points: settings.loginFailures,
+    duration: FAILURE_WINDOW_SECONDS,
+  });
+  const account = new RateLimiterPostgres({
+    ...store,
+    keyPrefix: 'failall',
+    points: settings.loginFailures * 10,
+    duration: ACCOUNT_WINDOW_SECONDS,
+  });
+  // Emails can be long and carry anything: the key holds a digest (the store's keys are at most 255 characters).
+  const accountKey = (email: string) => createHash('sha256').update(normalizeEmail(email)).digest('base64url');
+
+  return {
+    perAddress(route) {
+      return async (ctx, next) => {
+        let result: RateLimiterRes;
+        try {
+          result = await perAddress.consume(`${route}:${ctx.ip}`);
+        } catch (rejection) {
+          if (!(rejection instanceof RateLimiterRes)) throw rejection;
+          result = rejection;
+        }
+        // IETF draft-ietf-httpapi-ratelimit-headers: the policy, and what is left of it.
+        ctx.set('RateLimit-Policy', `"${route}";q=${settings.authPerMinute};w=60`);
+        ctx.set('RateLimit', `"${route}";r=${result.remainingPoints};t=${Math.ceil(result.msBeforeNext / 1000)}`);
+        if (result.consumedPoints > settings.authPerMinute) throw tooMany(ctx, result.msBeforeNext);
+        await next();
+      };
+    },
+    async assertLoginAllowed(ctx, email) {
+      const key = accountKey(email);
+      const [here, everywhere] = await Promise.all([accountAtAddress.get(`${key}:${ctx.ip}`), account.get(key)]);
+      for (const [result, limit] of [
+        [here, settings.loginFailures],
+        [everywhere, settings.loginFailures * 10],
+      ] as const) {
+        if (result && result.consumedPoints >= limit) {
+          throw tooMany(
+            ctx,
+            result.msBeforeNext,
+            'too many failed logins for this account: retry after Retry-After seconds',
+          );
+        }
+      }
+    },
+    async loginFailed(ctx, email) {
+      const key = accountKey(email);
+      await Promise.all([accountAtAddress.penalty(`${key}:${ctx.ip}`), account.penalty(key)]);
+    },
+    async loginSucceeded(ctx, email) {
+      await accountAtAddress.delete(`${accountKey(email)}:${ctx.ip}`);
+    },
+  };
+}
+
+function tooMany(ctx: Context, msBeforeNext: number, message?: string): AppError {
+  ctx.set('Retry-After', String(Math.max(1, Math.ceil(msBeforeNext / 1000))));
+  return new AppError(429, 'rate_limited', message ?? 'too many requests: retry after Retry-After seconds');
+}

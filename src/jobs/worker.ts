@@ -1,0 +1,68 @@
+import {
+  completeTasksOfJobs,
+  purgeExpiredIdempotencyKeys,
+  rescheduleOrphanedTasks,
+} from '../domain/tasks/completion.ts';
+import type { Logger } from '../log.ts';
+import { type Boss, COMPLETE_TASK } from './queue.ts';
+
+export type WorkerSettings = {
+  readonly pollIntervalSeconds: number;
+  readonly batchSize: number;
+  /** How often pending tasks without a live job are looked for and rescheduled. */
+  readonly reconcileIntervalSeconds: number;
+};
+
+export type Worker = { stop(): Promise<void> };
+
+/**
+ * Works the task-completion queue. Each batch completes its tasks and its jobs in one transaction (see
+ * `completeTasksOfJobs`), and is logged only once that has committed. A failure rolls the whole batch
+ * back; pg-boss retries its jobs with backoff. A reconciliation pass runs at start and then every
+ * `reconcileIntervalSeconds`.
+ */
+export async function startWorker(boss: Boss, settings: WorkerSettings, log: Logger): Promise<Worker> {
+  await boss.work(
+    COMPLETE_TASK,
+    {
+      batchSize: settings.batchSize,
+      pollingIntervalSeconds: settings.pollIntervalSeconds,
+      // A full batch means more are due: fetch again at once instead of waiting out the poll.
+      burstWhenBatchFull: true,
+    },
+    async (jobs) => {
+      const jobIds = jobs.map((job) => job.id);
+      let completed: number[];
+      try {
+        completed = await completeTasksOfJobs(boss, jobIds);
+      } catch (error) {
+        log.error({ err: error, jobs: jobIds }, 'task completion failed; pg-boss will retry');
+        throw error;
+      }
+      log.info({ jobs: jobIds.length, completed }, 'completed tasks');
+    },
+  );
+
+  let running: Promise<void> = Promise.resolve();
+  const reconcile = async () => {
+    try {
+      for (const task of await rescheduleOrphanedTasks(boss)) {
+        log.warn(task, 'rescheduled a pending task whose job was missing or had failed');
+      }
+      const purged = await purgeExpiredIdempotencyKeys(boss);
+      if (purged > 0) log.info({ purged }, 'deleted expired idempotency keys');
+    } catch (error) {
+      log.error({ err: error }, 'reconciliation failed; it runs again at the next interval');
+    }
+  };
+  running = reconcile();
+  const timer = setInterval(() => {
+    running = running.then(reconcile);
+  }, settings.reconcileIntervalSeconds * 1000);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -1,5 +1,7 @@
 import test from 'ava';
+import pg from 'pg';
 import { query } from './helpers/db.ts';
+import { eventually } from './helpers/process.ts';
 import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
 
 let service: TestService;
@@ -224,4 +226,41 @@ test('cursor pagination walks every task exactly once, newest first, while tasks
   const expected = created.filter((id) => !deleted.has(id)).reverse();
   t.deepEqual(seen, expected);
   t.is(pages, 5);
+});
+
+test('PATCH completing a task that a DELETE removes meanwhile is a 404, not the stale pending task', async (t) => {
+  const { token } = await signUp(service.api);
+  const task = (await service.api.post('/tasks', { title: 'raced' }, token)).body;
+  // The DELETE holds the row lock, uncommitted, while the PATCH runs; then it commits.
+  const deleter = new pg.Client(service.databaseUrl);
+  await deleter.connect();
+  t.teardown(() => deleter.end());
+  await deleter.query('begin');
+  await deleter.query('delete from tasks where id = $1', [task.id]);
+  const patch = service.api.patch(`/tasks/${task.id}`, { status: 'completed' }, token);
+  await eventually(async () => {
+    const waiting = await query<{ n: number }>(
+      service.databaseUrl,
+      `select count(*)::int n from pg_stat_activity where wait_event_type = 'Lock' and query like '%update tasks set status%'`,
+    );
+    return waiting[0]?.n === 1;
+  }, 5_000);
+  await deleter.query('commit');
+  const reply = await patch;
+  t.is(reply.status, 404);
+  t.is(reply.body.error.code, 'not_found');
+});
+
+test('the task routes authenticate under every spelling of their path (/TASKS, /Tasks/1)', async (t) => {
+  const { token } = await signUp(service.api);
+  const task = (await service.api.post('/TASKS', { title: 'shouting' }, token)).body;
+  t.is(typeof task.id, 'number');
+  for (const path of ['/TASKS', '/Tasks/', `/TASKS/${task.id}`, `/tasks/${task.id}/`]) {
+    const anonymous = await service.api.get(path);
+    t.is(anonymous.status, 401, path);
+    t.is(anonymous.body.error.code, 'unauthorized');
+    t.is((await service.api.get(path, token)).status, 200, path);
+  }
+  t.is((await service.api.delete(`/TASKS/${task.id}`)).status, 401);
+  t.is((await service.api.patch(`/Tasks/${task.id}`, { title: 'x' })).status, 401);
 });

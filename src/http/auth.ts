@@ -37,4 +37,12 @@ export function requireAuth(db: DatabasePool, settings: TokenSettings): Middlewa
   };
 }
 
-export const actorOf = (ctx: Context): Actor => ctx.state.actor as Actor;
+/**
+ * The actor that `requireAuth` put on the request.
+ * @throws AppError 401 when none did: a route wired without `requireAuth` fails closed, never open.
+ */
+export function actorOf(ctx: Context): Actor {
+  const actor = ctx.state.actor as Actor | undefined;
+  if (!actor) throw unauthorized('authentication required');
+  return actor;
+}

@@ -47,7 +47,9 @@ function toAppError(error: unknown): AppError {
     return new AppError(400, 'invalid_json', 'the request body could not be decoded as its Content-Encoding says');
   }
   if (err?.status === 413) return new AppError(413, 'payload_too_large', 'the request body is too large');
-  if (err?.status === 400) return new AppError(400, 'invalid_json', 'the request body is not a valid JSON object');
+  if (err?.status === 400) {
+    return new AppError(400, 'invalid_json', 'the request body is not valid JSON (keys such as __proto__ are refused)');
+  }
   return new AppError(500, 'internal', 'internal error');
 }
 

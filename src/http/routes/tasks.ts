@@ -56,9 +56,11 @@ function idempotencyKey(ctx: Context): string | undefined {
 
 export function taskRoutes({ db, tasks, accounts }: Pick<AppDeps, 'db' | 'tasks' | 'accounts'>): Router {
   const router = new Router({ prefix: '/tasks', methods: http.METHODS });
-  router.use(requireAuth(db, accounts));
+  // On each route, not through router.use(): @koa/router matches routes case-insensitively but `use`
+  // middleware by the exact prefix, so /TASKS would reach a handler that `use` never authenticated.
+  const auth = requireAuth(db, accounts);
 
-  router.post('/', async (ctx) => {
+  router.post('/', auth, async (ctx) => {
     const input = validate(createBody, ctx.request.body ?? {});
     const { task } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
     ctx.status = 201;
@@ -66,7 +68,7 @@ export function taskRoutes({ db, tasks, accounts }: Pick<AppDeps, 'db' | 'tasks'
     ctx.body = task;
   });
 
-  router.get('/', async (ctx) => {
+  router.get('/', auth, async (ctx) => {
     const actor = actorOf(ctx);
     const query = validate(listQuery, ctx.query);
     if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
@@ -91,17 +93,17 @@ export function taskRoutes({ db, tasks, accounts }: Pick<AppDeps, 'db' | 'tasks'
     ctx.body = page;
   });
 
-  router.get('/:id', async (ctx) => {
+  router.get('/:id', auth, async (ctx) => {
     ctx.body = await getTask(tasks, actorOf(ctx), taskId(ctx));
   });
 
-  router.patch('/:id', async (ctx) => {
+  router.patch('/:id', auth, async (ctx) => {
     const id = taskId(ctx);
     const change = validate(updateBody, ctx.request.body ?? {});
     ctx.body = await updateTask(tasks, actorOf(ctx), id, change);
   });
 
-  router.delete('/:id', async (ctx) => {
+  router.delete('/:id', auth, async (ctx) => {
     await deleteTask(tasks, actorOf(ctx), taskId(ctx));
     ctx.status = 204;
   });

@@ -1,0 +1,180 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { signToken } from '../src/domain/users/tokens.ts';
+import { query } from './helpers/db.ts';
+import { signUp, startService, TEST_SECRET, type TestService } from './helpers/service.ts';
+
+let service: TestService;
+let user: Awaited<ReturnType<typeof signUp>>;
+let admin: Awaited<ReturnType<typeof signUp>>;
+let taskIds: number[];
+test.before(async () => {
+  service = await startService();
+  admin = await signUp(service.api, 'admin');
+  user = await signUp(service.api);
+  taskIds = [];
+  for (const title of ['one', 'two']) taskIds.push((await service.api.post('/tasks', { title }, user.token)).body.id);
+});
+test.after.always(() => service?.stop());
+
+/** Everything a request could change, as one digest (the rate limit counters aside). */
+const stateDigest = async () =>
+  (
+    await query<{ digest: string }>(
+      service.databaseUrl,
+      `select md5(concat_ws('|',
+         (select string_agg(u::text, ',' order by u.id) from users u),
+         (select string_agg(t::text, ',' order by t.id) from tasks t),
+         (select string_agg(j.id::text || j.state, ',' order by j.id) from pgboss.job j),
+         (select string_agg(k::text, ',' order by k.key) from idempotency_keys k))) digest`,
+    )
+  )[0]?.digest;
+
+const printable = fc.string({ unit: fc.constantFrom(...'abcXYZ019 -_./:;,"\'{}[]%&=?~!@#$^*()+<>\\'.split('')) });
+const anyString = fc.string({ unit: 'binary', maxLength: 40 });
+const id = fc.oneof(
+  fc.constantFrom('1', '2', '3', '0', '-1', '1e3', '0x10', '9007199254740993', '99999999999999999999', '%00', '..'),
+  fc.integer({ min: -5, max: 50 }).map(String),
+  printable.map(encodeURIComponent),
+);
+const path = fc.oneof(
+  fc.constantFrom('/register', '/login', '/me', '/tasks', '/tasks/', '/healthz', '/readyz', '/TASKS', '/login/'),
+  id.map((value) => `/tasks/${value}`),
+  printable.map((value) => `/${encodeURIComponent(value)}`),
+);
+const queryString = fc
+  .dictionary(fc.constantFrom('status', 'limit', 'cursor', 'user_id', 'x', 'status[]'), anyString, { maxKeys: 3 })
+  .map((params) => {
+    const search = new URLSearchParams(params).toString();
+    return search ? `?${search}` : '';
+  });
+const fieldValue = fc.oneof(anyString, fc.jsonValue({ maxDepth: 2 }), fc.constant('password123'));
+const body = fc.oneof(
+  fc
+    .record(
+      {
+        title: fieldValue,
+        description: fieldValue,
+        status: fieldValue,
+        email: fieldValue,
+        password: fieldValue,
+        role: fieldValue,
+      },
+      { requiredKeys: [] },
+    )
+    .map((value) => JSON.stringify(value)),
+  fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
+  anyString,
+  fc.constant(undefined),
+);
+const authorization = fc.oneof(
+  fc.constant(undefined),
+  fc.constant(() => `Bearer ${user.token}`),
+  fc.constant(() => admin.token),
+  fc.constant(
+    () => `Bearer ${signToken({ id: 999_999, role: 'admin' }, { secret: TEST_SECRET, expiresInSeconds: 60 })}`,
+  ),
+  printable.map((value) => () => `Bearer ${value}`),
+);
+const headers = fc.record(
+  {
+    'content-type': fc.constantFrom(
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/json; charset=latin1',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ),
+    'idempotency-key': printable,
+    prefer: printable,
+    'x-request-id': printable,
+    'x-forwarded-for': printable,
+  },
+  { requiredKeys: [] },
+);
+const method = fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE', 'PUT', 'OPTIONS', 'HEAD', 'PROPFIND');
+
+// Each property compares digests of the whole database: the tests run one at a time, PATCHes first
+// (the general property may delete the tasks they change).
+test.serial(
+  'generated task changes by their owner: valid ones succeed, invalid ones are 400 and change nothing',
+  async (t) => {
+    const outcomes = { accepted: 0, refused: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...taskIds),
+        fc.record({ title: fieldValue, description: fieldValue, status: fieldValue }, { requiredKeys: [] }),
+        async (taskId, change) => {
+          const before = await stateDigest();
+          const reply = await service.api.patch(`/tasks/${taskId}`, change, user.token);
+          if (reply.status === 200) {
+            outcomes.accepted++;
+            return;
+          }
+          outcomes.refused++;
+          // A key such as __proto__ is refused by the body parser itself (invalid_json); the rest by validation.
+          if (reply.status !== 400 || !['validation_failed', 'invalid_json'].includes(reply.body.error.code)) {
+            throw new Error(`PATCH ${JSON.stringify(change)} -> ${reply.status} ${JSON.stringify(reply.body)}`);
+          }
+          if ((await stateDigest()) !== before)
+            throw new Error(`a refused PATCH changed something: ${JSON.stringify(change)}`);
+        },
+      ),
+      { numRuns: 150, includeErrorInReport: true },
+    );
+    t.log(`PATCH: ${outcomes.accepted} accepted, ${outcomes.refused} refused`);
+    t.true(outcomes.accepted > 0 && outcomes.refused > 0, 'both valid and invalid changes were generated');
+  },
+);
+
+test.serial(
+  'generated requests over every route: never a 5xx, errors always JSON, a refused request changes nothing',
+  async (t) => {
+    const seen = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(
+        method,
+        path,
+        queryString,
+        headers,
+        authorization,
+        body,
+        async (verb, route, search, extra, auth, payload) => {
+          const before = await stateDigest();
+          const sent: Record<string, string> = { ...extra };
+          const token = auth?.();
+          if (token) sent.authorization = token;
+          const response = await fetch(`${service.baseUrl}${route}${search}`, {
+            method: verb,
+            headers: sent,
+            ...(payload !== undefined && verb !== 'GET' && verb !== 'HEAD' && { body: payload }),
+          });
+          const text = await response.text();
+          seen.set(response.status, (seen.get(response.status) ?? 0) + 1);
+          const where = `${verb} ${route}${search} ${JSON.stringify(sent)} ${payload} -> ${response.status} ${text}`;
+          if (response.status >= 500) throw new Error(`a 5xx: ${where}`);
+          if (response.status >= 400) {
+            if (verb !== 'HEAD') {
+              const parsed = JSON.parse(text);
+              if (typeof parsed.error?.code !== 'string' || typeof parsed.error?.message !== 'string') {
+                throw new Error(`not the JSON error shape: ${where}`);
+              }
+            }
+            if ((await stateDigest()) !== before) throw new Error(`a refused request changed something: ${where}`);
+          } else if (text !== '' && verb !== 'HEAD') {
+            JSON.parse(text);
+          }
+        },
+      ),
+      { numRuns: 400, includeErrorInReport: true },
+    );
+    t.log(
+      `statuses seen: ${[...seen]
+        .sort(([a], [b]) => a - b)
+        .map(([status, n]) => `${status}×${n}`)
+        .join(' ')}`,
+    );
+    t.true(seen.size >= 6, 'the generator reaches many outcomes');
+  },
+);

@@ -32,7 +32,7 @@ export async function startService(
   const database = options.databaseUrl
     ? { url: options.databaseUrl, drop: async () => {} }
     : await createTestDatabase();
-  const log = createLogger({ LOG_LEVEL: 'silent' });
+  const log = createLogger({ LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent' });
   const db = await createDb(database.url, { maximumPoolSize: 5, queryTimeoutMs: 15_000 });
   const boss = await startBoss({ url: database.url, log, role: options.worker ? 'all' : 'web', poolSize: 5 });
   const worker = options.worker

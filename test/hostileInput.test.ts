@@ -1,0 +1,168 @@
+import net from 'node:net';
+import { gzipSync } from 'node:zlib';
+import test from 'ava';
+import { query } from './helpers/db.ts';
+import { signUp, startService, type TestService } from './helpers/service.ts';
+
+let service: TestService;
+let token: string;
+test.before(async () => {
+  service = await startService();
+  ({ token } = await signUp(service.api));
+});
+test.after.always(() => service?.stop());
+
+/** Sends raw bytes and reads the whole answer (the server closes the connection). */
+async function rawRequest(bytes: string | Buffer): Promise<{ status: number; head: string; body: any }> {
+  const { port, hostname } = new URL(service.baseUrl);
+  const socket = net.connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk) => chunks.push(chunk));
+  socket.write(bytes);
+  await new Promise((resolve) => socket.on('close', resolve));
+  const text = Buffer.concat(chunks).toString();
+  const [head = '', body = ''] = text.split('\r\n\r\n');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  let parsed: unknown = body;
+  try {
+    parsed = JSON.parse(body);
+  } catch {}
+  return { status, head, body: parsed };
+}
+
+const request = (method: string, path: string, headers: Record<string, string> = {}, body: string | Buffer = '') =>
+  rawRequest(
+    Buffer.concat([
+      Buffer.from(
+        `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n` +
+          Object.entries({ 'Content-Length': String(Buffer.byteLength(body)), ...headers })
+            .map(([name, value]) => `${name}: ${value}\r\n`)
+            .join('') +
+          '\r\n',
+      ),
+      Buffer.isBuffer(body) ? body : Buffer.from(body),
+    ]),
+  );
+
+const counts = async () => {
+  const [row] = await query<{ users: number; tasks: number; jobs: number }>(
+    service.databaseUrl,
+    `select (select count(*)::int from users) users, (select count(*)::int from tasks) tasks,
+            (select count(*)::int from pgboss.job) jobs`,
+  );
+  if (!row) throw new Error('no counts');
+  return row;
+};
+
+const isJsonError = (t: any, reply: { body: any }, code: string) => {
+  t.is(typeof reply.body, 'object', `JSON body: ${JSON.stringify(reply.body)}`);
+  t.is(reply.body?.error?.code, code);
+  t.is(typeof reply.body?.error?.message, 'string');
+};
+
+test.serial('a NUL character in any stored string, or in the login email, is a 400 naming the field', async (t) => {
+  const before = await counts();
+  const cases: [string, unknown, string | undefined, string][] = [
+    ['/tasks', { title: 'a\u0000b' }, token, 'title'],
+    ['/tasks', { title: 'ok', description: '\u0000' }, token, 'description'],
+    ['/register', { email: 'nul\u0000@example.com', password: 'password123' }, undefined, 'email'],
+    ['/register', { email: 'nul@example.com', password: 'pass\u0000word123' }, undefined, 'password'],
+    ['/login', { email: 'x\u0000@example.com', password: 'password123' }, undefined, 'email'],
+  ];
+  for (const [path, body, auth, field] of cases) {
+    const reply = await service.api.post(path, body, auth);
+    t.is(reply.status, 400, `${path} ${JSON.stringify(body)}`);
+    isJsonError(t, reply, 'validation_failed');
+    t.deepEqual(
+      reply.body.error.details.map((detail: { field: string }) => detail.field),
+      [field],
+    );
+  }
+  const task = (await service.api.post('/tasks', { title: 'fine' }, token)).body;
+  const patched = await service.api.patch(`/tasks/${task.id}`, { title: '\u0000' }, token);
+  t.is(patched.status, 400);
+  t.deepEqual(await counts(), { ...before, tasks: before.tasks + 1, jobs: before.jobs + 1 });
+});
+
+test.serial('lone surrogates are refused, so two different passwords never become the same one', async (t) => {
+  const before = await counts();
+  // JSON escapes for an unpaired high surrogate and an unpaired low surrogate.
+  for (const password of ['password\\ud800', 'password\\udfff']) {
+    const reply = await service.api.raw('POST', '/register', {
+      headers: { 'content-type': 'application/json' },
+      body: `{"email":"surrogate@example.com","password":"${password}"}`,
+    });
+    t.is(reply.status, 400);
+    isJsonError(t, reply, 'validation_failed');
+    t.is(reply.body.error.details[0].field, 'password');
+  }
+  t.deepEqual(await counts(), before);
+});
+
+test.serial('a body in another charset than UTF-8 is a 400, and changes nothing', async (t) => {
+  const before = await counts();
+  for (const charset of ['latin1', 'utf-16', 'shift_jis', 'no-such-charset']) {
+    const reply = await service.api.raw('POST', '/tasks', {
+      headers: { 'content-type': `application/json; charset=${charset}`, authorization: `Bearer ${token}` },
+      body: Buffer.from('{"title":"caf\u00e9"}', 'latin1'),
+    });
+    t.is(reply.status, 400, charset);
+    isJsonError(t, reply, 'invalid_json');
+  }
+  const utf8 = await service.api.raw('POST', '/tasks', {
+    headers: { 'content-type': 'application/json; charset=UTF-8', authorization: `Bearer ${token}` },
+    body: '{"title":"caf\u00e9"}',
+  });
+  t.is(utf8.status, 201);
+  t.is(utf8.body.title, 'caf\u00e9');
+  t.deepEqual(await counts(), { ...before, tasks: before.tasks + 1, jobs: before.jobs + 1 });
+});
+
+test.serial('Content-Encoding: bad gzip and gzip twice are 400, unknown encodings 415; real gzip works', async (t) => {
+  const before = await counts();
+  const json = { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` };
+  const body = '{"title":"zipped"}';
+  const cases: [Record<string, string>, string | Buffer, number, string][] = [
+    [{ 'Content-Encoding': 'gzip' }, body, 400, 'invalid_json'],
+    [{ 'Content-Encoding': 'gzip, gzip' }, gzipSync(body), 415, 'unsupported_media_type'],
+    [{ 'Content-Encoding': 'compress' }, body, 415, 'unsupported_media_type'],
+    [{ 'Content-Encoding': 'deflate' }, 'not deflate at all', 400, 'invalid_json'],
+  ];
+  for (const [headers, payload, status, code] of cases) {
+    const reply = await request('POST', '/tasks', { ...json, ...headers }, payload);
+    t.is(reply.status, status, JSON.stringify(headers));
+    isJsonError(t, reply, code);
+  }
+  t.deepEqual(await counts(), before);
+  const zipped = await request('POST', '/tasks', { ...json, 'Content-Encoding': 'gzip' }, gzipSync(body));
+  t.is(zipped.status, 201);
+  t.is(zipped.body.title, 'zipped');
+});
+
+test.serial('a method the route does not serve is a JSON 405 with Allow, whatever the method', async (t) => {
+  for (const method of ['TRACE', 'PROPFIND', 'PUT', 'MKCOL']) {
+    const reply = await request(method, '/login');
+    t.is(reply.status, 405, method);
+    isJsonError(t, reply, 'method_not_allowed');
+    t.regex(reply.head, /\r\nAllow: POST\r\n/i);
+  }
+  const tasks = await request('TRACE', '/tasks', { Authorization: `Bearer ${token}` });
+  t.is(tasks.status, 405);
+  t.regex(tasks.head, /\r\nAllow: [A-Z, ]*GET/i);
+  const unknownPath = await request('PROPFIND', '/nowhere');
+  t.is(unknownPath.status, 404);
+  isJsonError(t, unknownPath, 'not_found');
+});
+
+test.serial("Node's own parser errors are answered in JSON too", async (t) => {
+  const huge = await request('GET', '/healthz', { 'X-Big': 'x'.repeat(20_000) });
+  t.is(huge.status, 431);
+  isJsonError(t, huge, 'headers_too_large');
+  const crlf = await rawRequest('GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Bad: a\rb\r\n\r\n');
+  t.is(crlf.status, 400);
+  isJsonError(t, crlf, 'bad_request');
+  const unknownMethod = await rawRequest('FROB /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  t.is(unknownMethod.status, 400);
+  isJsonError(t, unknownMethod, 'bad_request');
+  t.regex(crlf.head, /content-type: application\/json/i);
+});

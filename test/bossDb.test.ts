@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { bossDb } from '../src/db/bossDb.ts';
 import { COMPLETE_TASK } from '../src/jobs/queue.ts';
 import { query } from './helpers/db.ts';
-import { signUp, startService, type TestService } from './helpers/service.ts';
+import { client, signUp, startService, type TestService } from './helpers/service.ts';
 
 let service: TestService;
 let userId: number;
@@ -62,7 +62,7 @@ test.serial('POST /tasks: a failure at commit, after both rows were written, lea
   );
   t.teardown(() => query(service.databaseUrl, 'drop trigger fail_commit on pgboss.job; drop function fail_commit();'));
   const before = await counts();
-  const reply = await service.api.post('/tasks', { title: 'never' }, token);
+  const reply = await client(service.baseUrl, { allowServerErrors: true }).post('/tasks', { title: 'never' }, token);
   t.is(reply.status, 500);
   t.deepEqual(reply.body, { error: { code: 'internal', message: 'internal error' } });
   t.deepEqual(await counts(), before);

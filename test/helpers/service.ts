@@ -89,8 +89,11 @@ export const appDefaults = {
 
 export type Reply = { status: number; headers: Headers; body: any };
 
-/** A small JSON client: `api.post('/tasks', body, token)`. */
-export function client(baseUrl: string) {
+/**
+ * A small JSON client: `api.post('/tasks', body, token)`. It throws on any 5xx but a 503, so no test
+ * passes over a server error unnoticed; a test that injects one on purpose says `allowServerErrors`.
+ */
+export function client(baseUrl: string, options: { allowServerErrors?: boolean } = {}) {
   const send = async (method: string, path: string, body?: unknown, token?: string, raw?: RequestInit) => {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -102,6 +105,10 @@ export function client(baseUrl: string) {
       ...raw,
     });
     const text = await response.text();
+    // No request of the suite may meet a server error; a 503 (database unavailable) is the one exception.
+    if (response.status >= 500 && response.status !== 503 && !options.allowServerErrors) {
+      throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
+    }
     return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : null } as Reply;
   };
   return {

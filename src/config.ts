@@ -24,7 +24,15 @@ const schema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-  DATABASE_POOL_SIZE: int(1, 100).default(10),
+  /**
+   * TLS to the database, as libpq names it. Carried into DATABASE_URL (unless it has an sslmode of its
+   * own), because slonik's driver ignores the variable. Heroku Postgres wants `no-verify`.
+   */
+  PGSSLMODE: z.enum(['disable', 'no-verify', 'require']).optional(),
+  /** Connections of a web process's API pool (pg-boss writes its jobs through it). */
+  DATABASE_POOL_SIZE: int(1, 100).default(6),
+  /** Connections of a worker process (pg-boss's pool). */
+  WORKER_POOL_SIZE: int(2, 100).default(3),
   DATA_DIR: z.string().min(1).default(path.join(projectDir, '.data')),
   EMBEDDED_PG_PORT: int(1, 65535).default(54329),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -45,6 +53,10 @@ const schema = z.object({
   DATABASE_QUERY_TIMEOUT_SECONDS: z.coerce.number().min(1).max(3600).default(15),
   DATABASE_WAIT_SECONDS: int(0, 3600).default(60),
   RECONCILE_INTERVAL_SECONDS: int(1, 86_400).default(60),
+  /** When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A worker-only process serves /metrics and /healthz on this port when it is set. */
+  METRICS_PORT: int(0, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -68,5 +80,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   if (!result.success || lines.length > 0) throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  return Object.freeze(result.data);
+  const config = result.data;
+  if (config.DATABASE_URL && config.PGSSLMODE) {
+    const url = new URL(config.DATABASE_URL);
+    if (!url.searchParams.has('sslmode')) url.searchParams.set('sslmode', config.PGSSLMODE);
+    config.DATABASE_URL = url.toString();
+  }
+  return Object.freeze(config);
 }

@@ -3,14 +3,27 @@ import type { Config } from './config.ts';
 
 export type Logger = pino.Logger;
 
-/** JSON lines on stdout (or `destination`); one logger for the process, handed to whoever needs it. */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: pino.DestinationStream): Logger {
+/**
+ * JSON lines on stdout (or `destination`); one logger for the process, handed to whoever needs it.
+ * With `pretty` (a person at a terminal, outside production), pino-pretty makes them readable; it is a
+ * development dependency, so production never loads it.
+ */
+export function createLogger(
+  config: Pick<Config, 'LOG_LEVEL'>,
+  destination?: pino.DestinationStream,
+  pretty = false,
+): Logger {
   const options: pino.LoggerOptions = {
     level: config.LOG_LEVEL,
     base: { pid: process.pid },
     serializers: { err: (error: unknown) => redactConnections(pino.stdSerializers.err(error as Error), 0) },
   };
-  return destination ? pino(options, destination) : pino(options);
+  if (destination) return pino(options, destination);
+  if (pretty) {
+    const prettyOptions = { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' };
+    return pino({ ...options, transport: { target: 'pino-pretty', options: prettyOptions } });
+  }
+  return pino(options);
 }
 
 // pg-pool puts the whole client on an idle connection's error (`err.client`), and pg-boss re-emits it:

@@ -1,14 +1,16 @@
 import { ConfigError, loadConfig } from './config.ts';
+import { withApplicationName } from './db/applicationName.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createDb } from './db/pool.ts';
 import { waitForDatabase } from './db/waitForDatabase.ts';
 import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
-import { createApp } from './http/app.ts';
+import { createApp, createMetricsApp } from './http/app.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
 import { type Boss, startBoss } from './jobs/queue.ts';
 import { startWorker, type Worker } from './jobs/worker.ts';
 import { createLogger } from './log.ts';
+import { createMetrics, trackQueueDepth } from './metrics.ts';
 
 const ROLES = ['all', 'web', 'worker', 'migrate'] as const;
 type Role = (typeof ROLES)[number];
@@ -22,7 +24,9 @@ const SHUTDOWN_GRACE_MS = 1_000;
  */
 async function main(role: Role): Promise<void> {
   const config = loadConfig();
-  const log = createLogger(config).child({ role });
+  // Readable lines for a person at a terminal; JSON lines for platforms and log collectors.
+  const pretty = process.stdout.isTTY === true && config.NODE_ENV !== 'production';
+  const log = createLogger(config, undefined, pretty).child({ role });
   const parts: {
     http?: HttpServer;
     worker?: Worker;
@@ -76,15 +80,29 @@ async function main(role: Role): Promise<void> {
       url = await parts.embedded.ensureDatabase('task_manager');
     }
     await waitForDatabase(url, config.DATABASE_WAIT_SECONDS * 1000, log);
-    if (role === 'all' || role === 'migrate') await migrate(url, log);
+    // Each role's connections carry its name, so pg_stat_activity shows who holds what (README: budget).
+    const named = withApplicationName(url, `task-manager-${role}`);
+    if (role === 'all' || role === 'migrate') await migrate(named, log);
 
+    // The connection budget: a web process has its API pool only (pg-boss writes jobs through it); a
+    // worker has pg-boss's pool only; the release step one connection at a time.
     const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
-    parts.boss = await startBoss({ url, log, role, poolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
+    const db = serving
+      ? await createDb(named, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs })
+      : undefined;
+    if (db) parts.db = db;
+    parts.boss = await startBoss({
+      url,
+      log,
+      role,
+      poolSize: role === 'migrate' ? 1 : config.WORKER_POOL_SIZE,
+      queryTimeoutMs,
+      ...(role === 'web' && db && { api: db }),
+    });
     if (role === 'migrate') return await shutdown('migrations done', 0);
 
-    const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
-    parts.db = db;
-
+    const metrics = createMetrics(role);
+    trackQueueDepth(metrics, parts.boss);
     if (role === 'all' || role === 'worker') {
       parts.worker = await startWorker(
         parts.boss,
@@ -94,10 +112,11 @@ async function main(role: Role): Promise<void> {
           reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
         },
         log,
+        metrics,
       );
       log.info('worker started');
     }
-    if (parts.http) {
+    if (parts.http && db) {
       const http = parts.http;
       const secret = config.JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR));
       const app = createApp({
@@ -112,10 +131,18 @@ async function main(role: Role): Promise<void> {
         trustProxyHops: config.TRUST_PROXY,
         requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
         draining: http.draining,
+        metrics,
+        metricsToken: config.METRICS_TOKEN,
       });
       http.serve(app);
       const port = (http.server.address() as { port: number }).port;
       log.info({ port }, `listening on http://localhost:${port}`);
+    } else if (config.METRICS_PORT !== undefined) {
+      // A worker-only process: /metrics and /healthz on a port of their own.
+      parts.http = createHttpServer(log);
+      parts.http.serve(createMetricsApp({ log, metrics, metricsToken: config.METRICS_TOKEN }));
+      const port = await parts.http.listen(config.METRICS_PORT, config.HOST);
+      log.info({ port }, `metrics on http://localhost:${port}/metrics`);
     }
   } catch (error) {
     log.fatal({ err: error }, error instanceof Error ? error.message : 'failed to start');

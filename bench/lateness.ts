@@ -17,6 +17,7 @@ import { createTask } from '../src/domain/tasks/tasks.ts';
 import { startBoss } from '../src/jobs/queue.ts';
 import { startWorker } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
+import { createMetrics } from '../src/metrics.ts';
 
 const config = loadConfig();
 const total = Number(process.env.BENCH_TASKS ?? 2000);
@@ -36,7 +37,7 @@ await admin.end();
 const url = Object.assign(new URL(adminUrl), { pathname: '/task_manager_bench' }).toString();
 
 await migrate(url, log);
-const boss = await startBoss({ url, log, role: 'all', poolSize: config.DATABASE_POOL_SIZE });
+const boss = await startBoss({ url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE });
 const db = await createDb(url, {
   maximumPoolSize: config.DATABASE_POOL_SIZE,
   queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000,
@@ -53,6 +54,7 @@ const worker = await startWorker(
     reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
   },
   log,
+  createMetrics('bench'),
 );
 const rssBefore = process.memoryUsage().rss;
 const started = performance.now();

@@ -4,6 +4,7 @@ import { PgBoss } from 'pg-boss';
 import { COMPLETE_TASK, startBoss } from '../src/jobs/queue.ts';
 import { startWorker } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
+import { createMetrics } from '../src/metrics.ts';
 import { query } from './helpers/db.ts';
 import { completedIds, eventually } from './helpers/process.ts';
 import { signUp, startService } from './helpers/service.ts';
@@ -18,12 +19,9 @@ function capturedLogger() {
 /** A worker as `npm run worker` runs it, on this database, logging into `lines`. */
 async function startWorkerProcessLike(url: string) {
   const { log, lines } = capturedLogger();
-  const boss = await startBoss({ url, log, role: 'worker', poolSize: 4 });
-  const worker = await startWorker(
-    boss,
-    { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 },
-    log,
-  );
+  const boss = await startBoss({ url, log, role: 'worker', poolSize: 3 });
+  const settings = { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 };
+  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
   return {
     lines,
     async stop() {

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
 import Koa from 'koa';
 import helmet from 'koa-helmet';
 import { AppError } from '../errors.ts';
@@ -8,6 +10,7 @@ import { errorMiddleware } from './errorMiddleware.ts';
 import { createAuthLimiter } from './rateLimit.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { taskRoutes } from './routes/tasks.ts';
 
 const BODY_LIMIT = '64kb';
@@ -33,10 +36,11 @@ export function createApp(deps: AppDeps): Koa {
     try {
       await next();
     } finally {
-      ctx.state.log.info(
-        { method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) },
-        'request',
-      );
+      const ms = performance.now() - started;
+      ctx.state.log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms) }, 'request');
+      // By route pattern (`/tasks/:id`), never by path: ids and junk paths must not become series.
+      const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched';
+      deps.metrics.httpRequestDuration.observe({ method: ctx.method, route, status: ctx.status }, ms / 1000);
     }
   });
   app.use(errorMiddleware(deps.log));
@@ -60,7 +64,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT, jsonStrict: true }));
 
   const limiter = createAuthLimiter(deps.db, deps.rateLimit);
-  for (const router of [healthRoutes(deps), accountRoutes({ ...deps, limiter }), taskRoutes(deps)]) {
+  const routers = [healthRoutes(deps), metricsRoutes(deps), accountRoutes({ ...deps, limiter }), taskRoutes(deps)];
+  for (const router of routers) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }
@@ -88,4 +93,23 @@ function deadline(ms: number): Koa.Middleware {
       clearTimeout(timer);
     }
   };
+}
+
+/**
+ * What a worker-only process serves on METRICS_PORT: /metrics for Prometheus and /healthz for the
+ * platform's health check.
+ */
+export function createMetricsApp(deps: Pick<AppDeps, 'log' | 'metrics' | 'metricsToken'>): Koa {
+  const app = new Koa();
+  app.silent = true;
+  app.use(errorMiddleware(deps.log));
+  const health = new Router({ methods: http.METHODS });
+  health.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  for (const router of [health, metricsRoutes(deps)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: false }));
+  }
+  return app;
 }

@@ -2,6 +2,7 @@ import type { DatabasePool } from 'slonik';
 import type { TaskDeps } from '../domain/tasks/tasks.ts';
 import type { AccountSettings } from '../domain/users/accounts.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import type { RateLimitSettings } from './rateLimit.ts';
 
 /** What the HTTP API needs, handed to `createApp` and to each router. */
@@ -17,4 +18,7 @@ export type AppDeps = {
   readonly requestTimeoutMs: number;
   /** True once shutdown began: /readyz answers 503 and every response closes its connection. */
   readonly draining: () => boolean;
+  readonly metrics: Metrics;
+  /** When set, GET /metrics wants it as a bearer token. */
+  readonly metricsToken?: string | undefined;
 };

@@ -1,9 +1,11 @@
 import {
+  type Completed,
   completeTasksOfJobs,
   purgeExpiredIdempotencyKeys,
   rescheduleOrphanedTasks,
 } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import { type Boss, COMPLETE_TASK } from './queue.ts';
 
 export type WorkerSettings = {
@@ -21,7 +23,12 @@ export type Worker = { stop(): Promise<void> };
  * back; pg-boss retries its jobs with backoff. A reconciliation pass runs at start and then every
  * `reconcileIntervalSeconds`.
  */
-export async function startWorker(boss: Boss, settings: WorkerSettings, log: Logger): Promise<Worker> {
+export async function startWorker(
+  boss: Boss,
+  settings: WorkerSettings,
+  log: Logger,
+  metrics: Metrics,
+): Promise<Worker> {
   await boss.work(
     COMPLETE_TASK,
     {
@@ -32,14 +39,20 @@ export async function startWorker(boss: Boss, settings: WorkerSettings, log: Log
     },
     async (jobs) => {
       const jobIds = jobs.map((job) => job.id);
-      let completed: number[];
+      const endBatch = metrics.workerBatchDuration.startTimer();
+      let completed: Completed[];
       try {
         completed = await completeTasksOfJobs(boss, jobIds);
       } catch (error) {
+        metrics.workerBatchFailures.inc();
         log.error({ err: error, jobs: jobIds }, 'task completion failed; pg-boss will retry');
         throw error;
+      } finally {
+        endBatch();
       }
-      log.info({ jobs: jobIds.length, completed }, 'completed tasks');
+      metrics.tasksCompleted.inc(completed.length);
+      for (const task of completed) metrics.completionLateness.observe(task.latenessSeconds);
+      log.info({ jobs: jobIds.length, completed: completed.map((task) => task.id) }, 'completed tasks');
     },
   );
 

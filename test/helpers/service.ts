@@ -7,6 +7,7 @@ import { createHttpServer } from '../../src/http/server.ts';
 import { startBoss } from '../../src/jobs/queue.ts';
 import { startWorker } from '../../src/jobs/worker.ts';
 import { createLogger } from '../../src/log.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { createTestDatabase } from './db.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -27,6 +28,7 @@ export async function startService(
     trustProxyHops?: number;
     /** Another service's database, to run a second web process on it. */
     databaseUrl?: string;
+    metricsToken?: string;
   } = {},
 ) {
   const database = options.databaseUrl
@@ -34,9 +36,13 @@ export async function startService(
     : await createTestDatabase();
   const log = createLogger({ LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent' });
   const db = await createDb(database.url, { maximumPoolSize: 5, queryTimeoutMs: 15_000 });
-  const boss = await startBoss({ url: database.url, log, role: options.worker ? 'all' : 'web', poolSize: 5 });
+  const metrics = createMetrics('test');
+  // As in production: a web process's pg-boss writes through the API pool; a worker's has a pool of its own.
+  const boss = options.worker
+    ? await startBoss({ url: database.url, log, role: 'all', poolSize: 5 })
+    : await startBoss({ url: database.url, log, role: 'web', poolSize: 0, api: db });
   const worker = options.worker
-    ? await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 }, log)
+    ? await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 }, log, metrics)
     : null;
   const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };
   const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
@@ -51,10 +57,13 @@ export async function startService(
       trustProxyHops: options.trustProxyHops ?? 0,
       requestTimeoutMs: 5_000,
       draining: () => false,
+      metrics,
+      metricsToken: options.metricsToken,
     }),
   );
   return {
     baseUrl,
+    metrics,
     databaseUrl: database.url,
     db,
     boss,
@@ -85,6 +94,7 @@ export const appDefaults = {
   trustProxyHops: 0,
   requestTimeoutMs: 5_000,
   draining: () => false,
+  metrics: createMetrics('test'),
 } satisfies Partial<AppDeps>;
 
 export type Reply = { status: number; headers: Headers; body: any };

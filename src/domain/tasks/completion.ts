@@ -9,7 +9,8 @@ import {
   rescheduleTaskSql,
 } from './queries.ts';
 
-const idRow = z.object({ id: z.coerce.number() });
+const completedRow = z.object({ id: z.coerce.number(), lateness_seconds: z.number() });
+export type Completed = { id: number; latenessSeconds: number };
 const orphanRow = z.object({ id: z.coerce.number(), job_id: z.string().nullable(), due_at: z.coerce.date() });
 
 /**
@@ -32,14 +33,17 @@ async function inTransaction<T>(boss: Boss, work: (db: Db) => Promise<T>): Promi
 
 /**
  * Completes the pending tasks of these jobs and the jobs themselves in ONE transaction, and resolves with
- * the ids of the tasks it completed once that transaction has committed. A job whose task is gone or
+ * the tasks it completed (id, and how late after `due_at`) once that transaction has committed. A job whose task is gone or
  * already completed completes and changes nothing, so no task is ever completed twice.
  */
-export function completeTasksOfJobs(boss: Boss, jobIds: string[]): Promise<number[]> {
+export function completeTasksOfJobs(boss: Boss, jobIds: string[]): Promise<Completed[]> {
   return inTransaction(boss, async (db) => {
     const { rows } = await db.executeSql(completeTasksOfJobsSql, [jobIds]);
     await boss.complete(COMPLETE_TASK, jobIds, null, { db });
-    return rows.map((row: unknown) => idRow.parse(row).id);
+    return rows.map((row: unknown) => {
+      const { id, lateness_seconds } = completedRow.parse(row);
+      return { id, latenessSeconds: lateness_seconds };
+    });
   });
 }
 

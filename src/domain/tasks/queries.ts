@@ -74,7 +74,7 @@ export function deleteTaskRow(db: CommonQueryMethods, id: number) {
 export const completeTasksOfJobsSql = `
   update tasks set status = 'completed', completed_at = now(), updated_at = now()
   where job_id = any($1::uuid[]) and status = 'pending'
-  returning id`;
+  returning id, extract(epoch from completed_at - due_at)::float8 as lateness_seconds`;
 
 /**
  * Pending tasks whose job (`$1` queue) is missing or finished for good (`failed` after its retries, or

@@ -54,7 +54,12 @@ function idempotencyKey(ctx: Context): string | undefined {
   return key;
 }
 
-export function taskRoutes({ db, tasks, accounts }: Pick<AppDeps, 'db' | 'tasks' | 'accounts'>): Router {
+export function taskRoutes({
+  db,
+  tasks,
+  accounts,
+  metrics,
+}: Pick<AppDeps, 'db' | 'tasks' | 'accounts' | 'metrics'>): Router {
   const router = new Router({ prefix: '/tasks', methods: http.METHODS });
   // On each route, not through router.use(): @koa/router matches routes case-insensitively but `use`
   // middleware by the exact prefix, so /TASKS would reach a handler that `use` never authenticated.
@@ -62,7 +67,8 @@ export function taskRoutes({ db, tasks, accounts }: Pick<AppDeps, 'db' | 'tasks'
 
   router.post('/', auth, async (ctx) => {
     const input = validate(createBody, ctx.request.body ?? {});
-    const { task } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
+    const { task, replayed } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
+    if (!replayed) metrics.tasksCreated.inc();
     ctx.status = 201;
     ctx.set('Location', `/tasks/${task.id}`);
     ctx.body = task;

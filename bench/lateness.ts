@@ -4,20 +4,17 @@
  * Runs on the embedded Postgres (its own data folder), or on BENCH_DATABASE_URL's server.
  * BENCH_TASKS (default 2000), BENCH_CONCURRENCY (default 20) and the worker's usual variables apply.
  */
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { loadConfig, projectDir } from '../src/config.ts';
-import { startEmbeddedPostgres } from '../src/db/embedded.ts';
-import { migrate } from '../src/db/migrate.ts';
+import { loadConfig } from '../src/config.ts';
 import { createDb } from '../src/db/pool.ts';
 import { createTask } from '../src/domain/tasks/tasks.ts';
 import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker } from '../src/jobs/worker.ts';
+import { startWorker, workerSettings } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
+import { benchDatabase } from './database.ts';
 
 const config = loadConfig();
 const total = Number(process.env.BENCH_TASKS ?? 2000);
@@ -25,18 +22,10 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const delaySeconds = 2;
 const log = createLogger({ LOG_LEVEL: 'warn' });
 
-const embedded = process.env.BENCH_DATABASE_URL
-  ? null
-  : await startEmbeddedPostgres({ dataDir: path.join(projectDir, '.data', 'bench'), port: 54349, log });
-const adminUrl = process.env.BENCH_DATABASE_URL ?? embedded?.adminUrl ?? '';
-const admin = new pg.Client(adminUrl);
-await admin.connect();
-await admin.query('drop database if exists task_manager_bench with (force)');
-await admin.query('create database task_manager_bench');
-await admin.end();
-const url = Object.assign(new URL(adminUrl), { pathname: '/task_manager_bench' }).toString();
+const database = await benchDatabase('task_manager_bench', log);
+const url = database.url;
+const embedded = !process.env.BENCH_DATABASE_URL;
 
-await migrate(url, log);
 const boss = await startBoss({ url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE });
 const db = await createDb(url, {
   maximumPoolSize: config.DATABASE_POOL_SIZE,
@@ -46,16 +35,7 @@ const userId = await db.oneFirst(sql.type(z.object({ id: z.bigint().transform(Nu
   insert into users (email, password_hash) values ('bench@example.com', 'x') returning id`);
 const actor = { id: userId, role: 'user' as const };
 
-const worker = await startWorker(
-  boss,
-  {
-    pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
-    batchSize: config.WORKER_BATCH_SIZE,
-    reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
-  },
-  log,
-  createMetrics('bench'),
-);
+const worker = await startWorker(boss, workerSettings(config), log, createMetrics('bench'));
 const rssBefore = process.memoryUsage().rss;
 const started = performance.now();
 let next = 0;
@@ -91,4 +71,4 @@ console.log(`rss growth over the run: ${((process.memoryUsage().rss - rssBefore)
 await worker.stop();
 await boss.stop({ graceful: false });
 await db.end();
-await embedded?.stop();
+await database.stop();

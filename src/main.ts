@@ -6,9 +6,10 @@ import { createDb } from './db/pool.ts';
 import { waitForDatabase } from './db/waitForDatabase.ts';
 import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
+import { type EventHub, startEventHub } from './http/eventHub.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
 import { type Boss, startBoss } from './jobs/queue.ts';
-import { startWorker, type Worker } from './jobs/worker.ts';
+import { startWorker, type Worker, workerSettings } from './jobs/worker.ts';
 import { createLogger } from './log.ts';
 import { createMetrics, trackQueueDepth } from './metrics.ts';
 
@@ -29,6 +30,7 @@ async function main(role: Role): Promise<void> {
   const log = createLogger(config, undefined, pretty).child({ role });
   const parts: {
     http?: HttpServer;
+    events?: EventHub;
     worker?: Worker;
     boss?: Boss;
     db?: { end(): Promise<void> };
@@ -45,8 +47,10 @@ async function main(role: Role): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS).unref();
     // Stop taking work first, finish what is in flight, then close what the work needed.
-    const { http, worker, boss, db, embedded } = parts;
+    const { http, events, worker, boss, db, embedded } = parts;
     const steps: [string, (() => Promise<unknown>) | undefined][] = [
+      // Long-polls answer and event streams end at once, rather than hold the shutdown.
+      ['events', events && (() => events.close())],
       ['http', http && (() => http.drain(SHUTDOWN_GRACE_MS))],
       ['worker', worker && (() => worker.stop())],
       ['pg-boss', boss && (() => boss.stop({ graceful: true, timeout: SHUTDOWN_TIMEOUT_MS - 3_000 }))],
@@ -104,21 +108,14 @@ async function main(role: Role): Promise<void> {
     const metrics = createMetrics(role);
     trackQueueDepth(metrics, parts.boss);
     if (role === 'all' || role === 'worker') {
-      parts.worker = await startWorker(
-        parts.boss,
-        {
-          pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
-          batchSize: config.WORKER_BATCH_SIZE,
-          reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
-        },
-        log,
-        metrics,
-      );
+      parts.worker = await startWorker(parts.boss, workerSettings(config), log, metrics);
       log.info('worker started');
     }
     if (parts.http && db) {
       const http = parts.http;
       const secret = config.JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR));
+      // One more connection of the web role: the LISTEN of task events (README: connection budget).
+      parts.events = await startEventHub({ url: named, db, log });
       const app = createApp({
         db,
         log,
@@ -133,6 +130,8 @@ async function main(role: Role): Promise<void> {
         draining: http.draining,
         metrics,
         metricsToken: config.METRICS_TOKEN,
+        events: parts.events,
+        watchLimits: { perUser: config.WATCH_LIMIT_PER_USER, perProcess: config.WATCH_LIMIT_PER_PROCESS },
       });
       http.serve(app);
       const port = (http.server.address() as { port: number }).port;

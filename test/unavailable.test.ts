@@ -2,6 +2,7 @@ import test from 'ava';
 import { createDb } from '../src/db/pool.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { createApp } from '../src/http/app.ts';
+import { startEventHub } from '../src/http/eventHub.ts';
 import { type Boss, startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
 import { createTestDatabase } from './helpers/db.ts';
@@ -16,9 +17,13 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
   const db = await createDb(proxy.url, { maximumPoolSize: 2, queryTimeoutMs: 15_000 });
   t.teardown(() => db.end().catch(() => {}));
   const accounts = { secret: TEST_SECRET, expiresInSeconds: 60, bcryptCost: 4 };
+  const log = createLogger({ LOG_LEVEL: 'silent' });
+  const events = await startEventHub({ url: proxy.url, db, log });
+  t.teardown(() => events.close());
   const app = createApp({
+    events,
     db,
-    log: createLogger({ LOG_LEVEL: 'silent' }),
+    log,
     accounts,
     tasks: { db, boss: null as unknown as Boss, delaySeconds: 120 }, // not reached: the database fails first
     ...appDefaults,
@@ -60,8 +65,11 @@ test('during a network partition answers stay bounded (readyz ~1 s, requests a f
   const boss = await startBoss({ url: database.url, log, role: 'web', poolSize: 2 });
   t.teardown(() => boss.stop({ graceful: false }));
   const accounts = { secret: TEST_SECRET, expiresInSeconds: 60, bcryptCost: 4 };
+  const events = await startEventHub({ url: proxy.url, db, log });
+  t.teardown(() => events.close());
   const app = createApp({
     ...appDefaults,
+    events,
     db,
     log,
     accounts,

@@ -76,16 +76,18 @@ export function createApp(deps: AppDeps): Koa {
  * A request that is not answered within `ms` gets a 503: during a network partition the database neither
  * answers nor refuses, and the client must not wait as long as the partition lasts. The work itself is not
  * stopped (a query in flight fails on its own timeout); a POST that times out this way may still commit,
- * which is what `Idempotency-Key` is for.
+ * which is what `Idempotency-Key` is for. Routes that wait on purpose (`Prefer: wait`, the event stream)
+ * set `ctx.state.unbounded` once their database reads are done.
  */
 function deadline(ms: number): Koa.Middleware {
-  return async (_ctx, next) => {
+  return async (ctx, next) => {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new AppError(503, 'unavailable', 'the database did not answer in time, try again shortly')),
-        ms,
-      );
+      timer = setTimeout(() => {
+        // A long-poll or an event stream that is under way says so: it is meant to last.
+        if (ctx.state.unbounded) return;
+        reject(new AppError(503, 'unavailable', 'the database did not answer in time, try again shortly'));
+      }, ms);
     });
     try {
       await Promise.race([next(), expired]);

@@ -3,6 +3,7 @@ import type { TaskDeps } from '../domain/tasks/tasks.ts';
 import type { AccountSettings } from '../domain/users/accounts.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { EventHub } from './eventHub.ts';
 import type { RateLimitSettings } from './rateLimit.ts';
 
 /** What the HTTP API needs, handed to `createApp` and to each router. */
@@ -19,6 +20,10 @@ export type AppDeps = {
   /** True once shutdown began: /readyz answers 503 and every response closes its connection. */
   readonly draining: () => boolean;
   readonly metrics: Metrics;
+  /** Task events from the database, for `Prefer: wait` and GET /tasks/events. */
+  readonly events: EventHub;
+  /** Open waits and event streams allowed per user and per process; beyond: 429. */
+  readonly watchLimits: { readonly perUser: number; readonly perProcess: number };
   /** When set, GET /metrics wants it as a bearer token. */
   readonly metricsToken?: string | undefined;
 };

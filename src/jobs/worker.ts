@@ -1,7 +1,9 @@
+import type { Config } from '../config.ts';
 import {
   type Completed,
   completeTasksOfJobs,
   purgeExpiredIdempotencyKeys,
+  purgeOldTaskEvents,
   rescheduleOrphanedTasks,
 } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
@@ -16,6 +18,15 @@ export type WorkerSettings = {
 };
 
 export type Worker = { stop(): Promise<void> };
+
+/** The worker's settings as the configuration gives them. */
+export const workerSettings = (
+  config: Pick<Config, 'WORKER_POLL_INTERVAL_SECONDS' | 'WORKER_BATCH_SIZE' | 'RECONCILE_INTERVAL_SECONDS'>,
+): WorkerSettings => ({
+  pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
+  batchSize: config.WORKER_BATCH_SIZE,
+  reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
+});
 
 /**
  * Works the task-completion queue. Each batch completes its tasks and its jobs in one transaction (see
@@ -64,6 +75,8 @@ export async function startWorker(
       }
       const purged = await purgeExpiredIdempotencyKeys(boss);
       if (purged > 0) log.info({ purged }, 'deleted expired idempotency keys');
+      const events = await purgeOldTaskEvents(boss);
+      if (events > 0) log.info({ events }, 'deleted task events older than 24 hours');
     } catch (error) {
       log.error({ err: error }, 'reconciliation failed; it runs again at the next interval');
     }

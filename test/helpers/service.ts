@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import { createDb } from '../../src/db/pool.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { AppDeps } from '../../src/http/deps.ts';
+import { startEventHub } from '../../src/http/eventHub.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { startBoss } from '../../src/jobs/queue.ts';
 import { startWorker } from '../../src/jobs/worker.ts';
@@ -29,6 +30,8 @@ export async function startService(
     /** Another service's database, to run a second web process on it. */
     databaseUrl?: string;
     metricsToken?: string;
+    watchPerUser?: number;
+    watchPerProcess?: number;
   } = {},
 ) {
   const database = options.databaseUrl
@@ -44,6 +47,7 @@ export async function startService(
   const worker = options.worker
     ? await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 }, log, metrics)
     : null;
+  const events = await startEventHub({ url: database.url, db, log });
   const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };
   const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
   const { server, baseUrl } = await listenOnFreePort(
@@ -59,6 +63,8 @@ export async function startService(
       draining: () => false,
       metrics,
       metricsToken: options.metricsToken,
+      events,
+      watchLimits: { perUser: options.watchPerUser ?? 10, perProcess: options.watchPerProcess ?? 1000 },
     }),
   );
   return {
@@ -69,7 +75,9 @@ export async function startService(
     boss,
     tasks,
     api: client(baseUrl),
+    events,
     async stop() {
+      await events.close();
       await worker?.stop();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -95,6 +103,7 @@ export const appDefaults = {
   requestTimeoutMs: 5_000,
   draining: () => false,
   metrics: createMetrics('test'),
+  watchLimits: { perUser: 10, perProcess: 1000 },
 } satisfies Partial<AppDeps>;
 
 export type Reply = { status: number; headers: Headers; body: any };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from 'pg-boss';
 import { z } from 'zod';
 import { type Boss, COMPLETE_TASK } from '../../jobs/queue.ts';
+import { purgeOldTaskEventsSql } from './events.ts';
 import {
   completeTasksOfJobsSql,
   orphanedTasksSql,
@@ -72,8 +73,16 @@ export async function rescheduleOrphanedTasks(boss: Boss, limit = 500): Promise<
   return done;
 }
 
+const countRow = z.object({ count: z.number() });
+
 /** Idempotency keys answer retries for 24 hours; older ones are deleted. Resolves with how many. */
 export async function purgeExpiredIdempotencyKeys(boss: Boss): Promise<number> {
   const { rows } = await boss.getDb().executeSql(purgeExpiredIdempotencyKeysSql, []);
-  return z.object({ count: z.number() }).parse(rows[0]).count;
+  return countRow.parse(rows[0]).count;
+}
+
+/** Task events are kept 24 hours (the replay window of GET /tasks/events). Resolves with how many went. */
+export async function purgeOldTaskEvents(boss: Boss): Promise<number> {
+  const { rows } = await boss.getDb().executeSql(purgeOldTaskEventsSql, []);
+  return countRow.parse(rows[0]).count;
 }

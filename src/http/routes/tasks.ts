@@ -9,6 +9,7 @@ import { AppError, forbidden, notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { validate } from '../validate.ts';
+import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from './watch.ts';
 
 const title = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 const description = z.string().max(5000, 'must be at most 5000 characters');
@@ -54,12 +55,13 @@ function idempotencyKey(ctx: Context): string | undefined {
   return key;
 }
 
-export function taskRoutes({
-  db,
-  tasks,
-  accounts,
-  metrics,
-}: Pick<AppDeps, 'db' | 'tasks' | 'accounts' | 'metrics'>): Router {
+const eventsQuery = z.strictObject({ user_id: positiveId.optional() });
+
+export function taskRoutes(
+  deps: Pick<AppDeps, 'db' | 'tasks' | 'accounts' | 'metrics' | 'events' | 'watchLimits' | 'log'>,
+): Router {
+  const { db, tasks, accounts, metrics, events } = deps;
+  const acquireWatch = createWatchLimits(deps.watchLimits);
   const router = new Router({ prefix: '/tasks', methods: http.METHODS });
   // On each route, not through router.use(): @koa/router matches routes case-insensitively but `use`
   // middleware by the exact prefix, so /TASKS would reach a handler that `use` never authenticated.
@@ -99,8 +101,51 @@ export function taskRoutes({
     ctx.body = page;
   });
 
+  // Before /:id, which would take "events" for an id.
+  router.get('/events', auth, async (ctx) => {
+    const actor = actorOf(ctx);
+    const query = validate(eventsQuery, ctx.query);
+    if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
+      throw forbidden("only an admin may watch other users' tasks");
+    }
+    if (events.closed) throw new AppError(503, 'unavailable', 'shutting down');
+    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id));
+  });
+
   router.get('/:id', auth, async (ctx) => {
-    ctx.body = await getTask(tasks, actorOf(ctx), taskId(ctx));
+    const actor = actorOf(ctx);
+    const id = taskId(ctx);
+    const wait = preferredWait(ctx);
+    const first = await getTask(tasks, actor, id); // someone else's task: 404 at once, whatever the wait
+    if (wait === null) {
+      ctx.body = first;
+      return;
+    }
+    const seconds = Math.min(wait, MAX_WAIT_SECONDS);
+    ctx.set('Preference-Applied', `wait=${seconds}`);
+    ctx.set('Vary', 'Prefer');
+    if (first.status !== 'pending' || seconds === 0 || events.closed) {
+      ctx.body = first;
+      return;
+    }
+    const release = acquireWatch(ctx, actor.id);
+    try {
+      ctx.state.unbounded = true;
+      const until = Date.now() + seconds * 1000;
+      for (;;) {
+        // Watch first, then read: a change between the two is never missed.
+        const watching = await waitForChange(ctx, events, first, Math.max(0, until - Date.now()) / 1000);
+        const current = await getTask(tasks, actor, id); // deleted meanwhile: 404
+        if (current.status !== 'pending' || Date.now() >= until || events.closed || ctx.req.destroyed) {
+          watching.stop();
+          ctx.body = current;
+          return;
+        }
+        await watching.changed;
+      }
+    } finally {
+      release();
+    }
   });
 
   router.patch('/:id', auth, async (ctx) => {

@@ -1,0 +1,25 @@
+import path from 'node:path';
+import pg from 'pg';
+import { projectDir } from '../src/config.ts';
+import { startEmbeddedPostgres } from '../src/db/embedded.ts';
+import { migrate } from '../src/db/migrate.ts';
+import type { Logger } from '../src/log.ts';
+
+/**
+ * A fresh, migrated database named `name` for a benchmark: on the embedded Postgres (a data folder of
+ * the benchmarks' own), or on BENCH_DATABASE_URL's server.
+ */
+export async function benchDatabase(name: string, log: Logger): Promise<{ url: string; stop(): Promise<void> }> {
+  const embedded = process.env.BENCH_DATABASE_URL
+    ? null
+    : await startEmbeddedPostgres({ dataDir: path.join(projectDir, '.data', 'bench'), port: 54349, log });
+  const adminUrl = process.env.BENCH_DATABASE_URL ?? embedded?.adminUrl ?? '';
+  const admin = new pg.Client(adminUrl);
+  await admin.connect();
+  await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
+  await admin.query(`create database ${pg.escapeIdentifier(name)}`);
+  await admin.end();
+  const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
+  await migrate(url, log);
+  return { url, stop: async () => embedded?.stop() };
+}

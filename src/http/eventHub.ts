@@ -1,0 +1,183 @@
+import pg from 'pg';
+import type { DatabasePool } from 'slonik';
+import { currentCursor, type EventCursor, isAfter, readEvents, type TaskEvent } from '../domain/tasks/events.ts';
+import type { Logger } from '../log.ts';
+
+export type Watcher = {
+  /** One user's events, or everyone's (null: an admin's stream). */
+  readonly userId: number | null;
+  /** Events in order, once no older transaction can still add one in front (what streams need). */
+  onEvent?(event: TaskEvent): void;
+  /**
+   * A task that was completed or deleted, as soon as its transaction commits (what a wait needs: no
+   * ordering, so a long transaction elsewhere on the server never delays it).
+   */
+  onTaskChanged?(taskId: number): void;
+  /** The listening connection came back after a cut: whatever was missed must be read from the table. */
+  onResync(): void;
+  /** The hub is closing (shutdown): answer now. */
+  onClose(): void;
+};
+
+export type EventHub = {
+  /**
+   * Starts delivering events to `watcher`; resolves (with the way to stop) once the hub's position is
+   * fixed. A watcher reads the table itself only after that: what finished before is in its read, what
+   * finishes after reaches it through the hub (and a few may come both ways: compare cursors).
+   */
+  watch(watcher: Watcher): Promise<() => void>;
+  readonly closed: boolean;
+  close(): Promise<void>;
+};
+
+const BATCH = 500;
+const MAX_BACKOFF_MS = 5_000;
+
+/**
+ * One LISTEN connection per web process on the `task_events` channel, fanned out in memory to the
+ * requests and streams waiting in this process. A notification is only a nudge: the hub then reads the
+ * new events from the table once (not once per watcher), and only while someone watches. When the
+ * connection drops it reconnects with backoff, reads what it missed, and tells every watcher to resync.
+ */
+export async function startEventHub({
+  url,
+  db,
+  log,
+}: {
+  url: string;
+  db: DatabasePool;
+  log: Logger;
+}): Promise<EventHub> {
+  const watchers = new Set<Watcher>();
+  let cursor: EventCursor | null = null; // where the hub has read up to; null while nobody watches
+  let starting: Promise<void> | null = null;
+  let expected: EventCursor | null = null; // the newest event a notification announced
+  let client: pg.Client | null = null;
+  let closed = false;
+  let pumping: Promise<void> | null = null;
+  let again = false;
+  let retry: NodeJS.Timeout | undefined;
+  let withheldDelayMs = 50;
+
+  const pump = (): Promise<void> => {
+    if (pumping) {
+      again = true;
+      return pumping;
+    }
+    pumping = (async () => {
+      do {
+        again = false;
+        // Only ordered watchers (streams) need the table read.
+        if (closed || !cursor || ![...watchers].some((watcher) => watcher.onEvent)) break;
+        let rows: readonly TaskEvent[];
+        do {
+          rows = await readEvents(db, cursor, {}, BATCH);
+          for (const event of rows) {
+            cursor = { tx: event.tx, id: event.id };
+            for (const watcher of watchers) {
+              if (watcher.userId === null || watcher.userId === event.user_id) watcher.onEvent?.(event);
+            }
+          }
+        } while (rows.length === BATCH);
+      } while (again);
+      // An announced event is held back while an older transaction still runs: look again, less and less
+      // often (50 ms doubling to 1 s) until it is through.
+      if (expected && cursor && isAfter(expected, cursor) && !closed && watchers.size > 0) {
+        clearTimeout(retry);
+        retry = setTimeout(() => void pump(), withheldDelayMs);
+        withheldDelayMs = Math.min(withheldDelayMs * 2, 1_000);
+      } else {
+        withheldDelayMs = 50;
+      }
+    })()
+      .catch((error: unknown) => log.warn({ err: error }, 'reading task events failed; the next notification retries'))
+      .finally(() => {
+        pumping = null;
+      });
+    return pumping;
+  };
+
+  const connect = async (delayMs: number): Promise<void> => {
+    if (closed) return;
+    const listener = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 5_000 });
+    let reconnecting = false;
+    const reconnect = (error?: unknown) => {
+      if (reconnecting || closed) return;
+      reconnecting = true;
+      log.warn({ err: error, retryInMs: delayMs }, 'the task events listener lost its connection; reconnecting');
+      listener.end().catch(() => {});
+      setTimeout(() => void connect(Math.min(delayMs * 2, MAX_BACKOFF_MS)), delayMs).unref();
+    };
+    listener.on('error', reconnect);
+    listener.on('end', () => reconnect());
+    listener.on('notification', (message) => {
+      try {
+        const announced = JSON.parse(message.payload ?? '{}') as {
+          tx?: string;
+          id?: number;
+          changed?: [number, string][];
+        };
+        const event = { tx: BigInt(announced.tx ?? 0), id: Number(announced.id ?? 0) };
+        if (!expected || isAfter(event, expected)) expected = event;
+        for (const [taskId] of announced.changed ?? []) {
+          for (const watcher of watchers) watcher.onTaskChanged?.(taskId);
+        }
+      } catch (error) {
+        log.warn({ err: error }, 'a task events notification could not be read');
+      }
+      void pump();
+    });
+    try {
+      await listener.connect();
+      await listener.query('listen task_events');
+    } catch (error) {
+      reconnect(error);
+      return;
+    }
+    const wasCut = client !== null;
+    client = listener;
+    if (wasCut) {
+      log.info('the task events listener is back');
+      await pump(); // what happened while it was away
+      for (const watcher of watchers) watcher.onResync();
+    }
+  };
+  // Listening before anyone watches: a watcher never waits for a notification sent before LISTEN. When the
+  // database is not there yet, the hub keeps trying in the background.
+  await connect(500);
+
+  return {
+    async watch(watcher) {
+      if (!cursor && watcher.onEvent) {
+        // The first watcher fixes where the hub starts: before every transaction still running.
+        starting ??= currentCursor(db)
+          .then((position) => {
+            cursor ??= position;
+          })
+          .finally(() => {
+            starting = null;
+          });
+        await starting;
+      }
+      watchers.add(watcher);
+      // Events announced before this watcher came may still be held back by an older transaction, and no
+      // further notification may come: read now, and keep looking while they are held.
+      if (watcher.onEvent) void pump();
+      return () => {
+        watchers.delete(watcher);
+        // No stream left to read the table for: stop reading (the next one fixes a new position).
+        if (![...watchers].some((other) => other.onEvent)) cursor = null;
+      };
+    },
+    get closed() {
+      return closed;
+    },
+    async close() {
+      closed = true;
+      clearTimeout(retry);
+      for (const watcher of watchers) watcher.onClose();
+      watchers.clear();
+      await client?.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,186 @@
+import { PassThrough } from 'node:stream';
+import type { Context } from 'koa';
+import {
+  currentCursor,
+  type EventCursor,
+  formatCursor,
+  isAfter,
+  parseCursor,
+  readEvents,
+  type TaskEvent,
+} from '../../domain/tasks/events.ts';
+import type { Task } from '../../domain/tasks/task.ts';
+import type { Actor } from '../../domain/users/user.ts';
+import { AppError } from '../../errors.ts';
+import type { AppDeps } from '../deps.ts';
+
+/** The longest `Prefer: wait` honoured: above the default 120 s delay, below common proxy timeouts. */
+export const MAX_WAIT_SECONDS = 130;
+const HEARTBEAT_MS = 15_000;
+const REPLAY_BATCH = 500;
+
+/** `wait=N` of a `Prefer` header (RFC 7240), in seconds; null when absent. */
+export function preferredWait(ctx: Context): number | null {
+  for (const preference of ctx.get('Prefer').split(',')) {
+    const match = /^\s*wait\s*=\s*"?(\d{1,9})"?\s*$/i.exec(preference);
+    if (match) return Number(match[1]);
+  }
+  return null;
+}
+
+/**
+ * Counts open waits and streams, per user and for the process. Beyond either cap: 429.
+ * @returns the release to call when the wait or stream ends (exactly once).
+ */
+export function createWatchLimits(limits: { perUser: number; perProcess: number }) {
+  const perUser = new Map<number, number>();
+  let total = 0;
+  return function acquire(ctx: Context, userId: number): () => void {
+    const mine = perUser.get(userId) ?? 0;
+    if (mine >= limits.perUser || total >= limits.perProcess) {
+      ctx.set('Retry-After', '5');
+      throw new AppError(
+        429,
+        'rate_limited',
+        mine >= limits.perUser
+          ? `at most ${limits.perUser} open waits and event streams per user`
+          : 'too many open waits and event streams on this server: retry shortly',
+      );
+    }
+    perUser.set(userId, mine + 1);
+    total++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      total--;
+      const left = (perUser.get(userId) ?? 1) - 1;
+      if (left === 0) perUser.delete(userId);
+      else perUser.set(userId, left);
+    };
+  };
+}
+export type AcquireWatch = ReturnType<typeof createWatchLimits>;
+
+/**
+ * Long-polling: resolves when this pending task completes or is deleted (its event arrives), when the
+ * listener resyncs after a cut, when the service shuts down, when the client goes away, or after
+ * `seconds`, whichever comes first. The caller then reads the task again.
+ */
+export async function waitForChange(
+  ctx: Context,
+  hub: AppDeps['events'],
+  task: Pick<Task, 'id' | 'user_id'>,
+  seconds: number,
+): Promise<{ changed: Promise<void>; stop: () => void }> {
+  let resolveChanged = () => {};
+  const changed = new Promise<void>((resolve) => {
+    resolveChanged = resolve;
+  });
+  let unwatch = () => {};
+  const stop = () => {
+    unwatch();
+    clearTimeout(timer);
+    ctx.req.off('close', done);
+  };
+  const done = () => {
+    stop();
+    resolveChanged();
+  };
+  const timer = setTimeout(done, seconds * 1000);
+  ctx.req.once('close', done);
+  unwatch = await hub.watch({
+    userId: task.user_id,
+    onTaskChanged: (taskId) => {
+      if (taskId === task.id) done();
+    },
+    onResync: done,
+    onClose: done,
+  });
+  return { changed, stop };
+}
+
+/**
+ * GET /tasks/events: the actor's task events as Server-Sent Events (an admin's: everyone's, or one
+ * user's with ?user_id=). With Last-Event-ID, the events since that one are replayed from the table
+ * first, so a reconnect misses nothing; live events follow in the same order, each exactly once.
+ */
+export async function streamEvents(
+  ctx: Context,
+  deps: Pick<AppDeps, 'db' | 'events' | 'log'>,
+  actor: Actor,
+  userId: number | undefined,
+  release: () => void,
+): Promise<void> {
+  const lastEventId = ctx.get('Last-Event-ID');
+  const resumeFrom = lastEventId === '' ? null : parseCursor(lastEventId);
+  if (lastEventId !== '' && !resumeFrom) {
+    throw new AppError(400, 'validation_failed', 'the request has invalid fields', [
+      { field: 'Last-Event-ID', message: 'must be an event id this stream sent' },
+    ]);
+  }
+  const filter = { userId: actor.role === 'admin' ? userId : actor.id };
+  let cursor: EventCursor = resumeFrom ?? (await currentCursor(deps.db));
+
+  const stream = new PassThrough();
+  const send = (event: TaskEvent) => {
+    if (!isAfter(event, cursor)) return; // already sent (replay and live overlap)
+    cursor = { tx: event.tx, id: event.id };
+    const data = { type: event.type, task_id: event.task_id, user_id: event.user_id, at: event.at };
+    stream.write(`id: ${formatCursor(cursor)}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
+  // Live events wait in `held` while the table is being read, then follow it in order.
+  let held: TaskEvent[] | null = [];
+  const replay = async () => {
+    held ??= [];
+    for (;;) {
+      const rows = await readEvents(deps.db, cursor, filter, REPLAY_BATCH);
+      for (const row of rows) send(row);
+      if (rows.length < REPLAY_BATCH) break;
+    }
+    const waiting: TaskEvent[] = held;
+    held = null;
+    for (const event of waiting) send(event);
+  };
+
+  let ended = false;
+  let unwatch = () => {};
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    unwatch();
+    release();
+    stream.end();
+  };
+  const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
+  ctx.req.once('close', end);
+  try {
+    unwatch = await deps.events.watch({
+      userId: filter.userId ?? null,
+      onEvent: (event) => (held ? held.push(event) : send(event)),
+      onResync: () => void replay().catch(end),
+      onClose: end,
+    });
+  } catch (error) {
+    end();
+    throw error;
+  }
+  if (ended) unwatch(); // the client left while the hub was starting
+
+  ctx.state.unbounded = true; // no request deadline: the stream lasts as long as the client stays
+  ctx.req.socket.setTimeout(0);
+  ctx.req.socket.setNoDelay(true);
+  ctx.status = 200;
+  ctx.type = 'text/event-stream';
+  ctx.set('Cache-Control', 'no-cache');
+  ctx.set('X-Accel-Buffering', 'no'); // proxies must not buffer the stream
+  ctx.body = stream;
+  stream.write('retry: 2000\n\n');
+  try {
+    await replay();
+  } catch (error) {
+    deps.log.warn({ err: error }, 'replaying task events failed; the stream ends');
+    end();
+  }
+}

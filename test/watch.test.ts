@@ -1,0 +1,273 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import pg from 'pg';
+import { createTestDatabase, query } from './helpers/db.ts';
+import { eventually, listeningUrl, spawnService } from './helpers/process.ts';
+import { client, type Reply, signUp, startService, TEST_SECRET } from './helpers/service.ts';
+import { openStream } from './helpers/sse.ts';
+
+const waitFor = (baseUrl: string, path: string, token: string, seconds: number) =>
+  fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, prefer: `wait=${seconds}` } }).then(
+    async (response) => ({ status: response.status, headers: response.headers, body: await response.json() }) as Reply,
+  );
+
+test('Prefer: wait answers as soon as the task completes, never before, with Preference-Applied', async (t) => {
+  const service = await startService({ worker: true, delaySeconds: 2 });
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const task = (await service.api.post('/tasks', { title: 'watched' }, token)).body;
+  const reply = await waitFor(service.baseUrl, `/tasks/${task.id}`, token, 30);
+  const answeredAt = Date.now();
+  t.is(reply.status, 200);
+  t.is(reply.body.status, 'completed');
+  t.is(reply.headers.get('preference-applied'), 'wait=30');
+  t.regex(reply.headers.get('vary') ?? '', /Prefer/);
+  const afterCommit = answeredAt - Date.parse(reply.body.completed_at);
+  t.log(`answered ${afterCommit} ms after completed_at`);
+  t.true(afterCommit >= 0, 'never before the completion');
+});
+
+test('Prefer: wait ends with a 404 when the task is deleted, and with the pending task when the time is up', async (t) => {
+  const service = await startService();
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const doomed = (await service.api.post('/tasks', { title: 'doomed' }, token)).body;
+  const waiting = waitFor(service.baseUrl, `/tasks/${doomed.id}`, token, 30);
+  await sleep(300);
+  const started = Date.now();
+  t.is((await service.api.delete(`/tasks/${doomed.id}`, token)).status, 204);
+  const deleted = await waiting;
+  t.is(deleted.status, 404);
+  t.true(Date.now() - started < 5_000);
+
+  const pending = (await service.api.post('/tasks', { title: 'slow' }, token)).body;
+  const before = Date.now();
+  const timedOut = await waitFor(service.baseUrl, `/tasks/${pending.id}`, token, 1);
+  t.is(timedOut.status, 200);
+  t.is(timedOut.body.status, 'pending');
+  t.is(timedOut.headers.get('preference-applied'), 'wait=1');
+  t.true(Date.now() - before >= 1_000);
+  const capped = await fetch(`${service.baseUrl}/tasks/${pending.id}`, {
+    headers: { authorization: `Bearer ${token}`, prefer: 'wait=0, respond-async' },
+  });
+  t.is(capped.headers.get('preference-applied'), 'wait=0');
+});
+
+test("Prefer: wait on someone else's task is a 404 at once", async (t) => {
+  const service = await startService();
+  t.teardown(() => service.stop());
+  const owner = await signUp(service.api);
+  const stranger = await signUp(service.api);
+  const task = (await service.api.post('/tasks', { title: 'private' }, owner.token)).body;
+  const started = Date.now();
+  const reply = await waitFor(service.baseUrl, `/tasks/${task.id}`, stranger.token, 30);
+  t.is(reply.status, 404);
+  t.true(Date.now() - started < 2_000);
+});
+
+test('the stream delivers created, completed and deleted in order, and only the caller’s own', async (t) => {
+  const service = await startService({ worker: true, delaySeconds: 1 });
+  t.teardown(() => service.stop());
+  const me = await signUp(service.api);
+  const other = await signUp(service.api);
+  const stream = await openStream(`${service.baseUrl}/tasks/events`, me.token);
+  t.teardown(() => stream.close());
+  t.is(stream.response.status, 200);
+  t.regex(stream.response.headers.get('content-type') ?? '', /^text\/event-stream/);
+  await service.api.post('/tasks', { title: 'not mine' }, other.token);
+  const task = (await service.api.post('/tasks', { title: 'mine' }, me.token)).body;
+  await stream.until(2); // created, then completed after about a second
+  await service.api.delete(`/tasks/${task.id}`, me.token);
+  const events = await stream.until(3);
+  t.deepEqual(
+    events.map((event) => [event.event, event.data.task_id, event.data.user_id]),
+    [
+      ['created', task.id, me.user.id],
+      ['completed', task.id, me.user.id],
+      ['deleted', task.id, me.user.id],
+    ],
+  );
+  t.true(
+    events.every((event) => /^\d+-\d+$/.test(event.id)),
+    'every event has an id',
+  );
+  t.is(new Set(events.map((event) => event.id)).size, 3);
+});
+
+test('Last-Event-ID resumes without a gap or a repeat; an admin sees everyone, or one user with ?user_id=', async (t) => {
+  const service = await startService();
+  t.teardown(() => service.stop());
+  const admin = await signUp(service.api, 'admin');
+  const user = await signUp(service.api);
+  const first = await openStream(`${service.baseUrl}/tasks/events`, user.token);
+  const a = (await service.api.post('/tasks', { title: 'a' }, user.token)).body;
+  const [created] = await first.until(1);
+  await first.close();
+  // While disconnected: three more events.
+  const b = (await service.api.post('/tasks', { title: 'b' }, user.token)).body;
+  await service.api.patch(`/tasks/${a.id}`, { status: 'completed' }, user.token);
+  await service.api.delete(`/tasks/${b.id}`, user.token);
+  const resumed = await openStream(`${service.baseUrl}/tasks/events`, user.token, created?.id);
+  t.teardown(() => resumed.close());
+  const replayed = await resumed.until(3);
+  await sleep(300);
+  t.deepEqual(
+    resumed.events.map((event) => [event.event, event.data.task_id]),
+    [
+      ['created', b.id],
+      ['completed', a.id],
+      ['deleted', b.id],
+    ],
+  );
+  t.is(replayed.length, 3, 'nothing repeated');
+
+  const everyone = await openStream(`${service.baseUrl}/tasks/events`, admin.token, created?.id);
+  t.teardown(() => everyone.close());
+  t.is((await everyone.until(3)).length, 3);
+  const onlyAdmin = await openStream(
+    `${service.baseUrl}/tasks/events?user_id=${admin.user.id}`,
+    admin.token,
+    created?.id,
+  );
+  t.teardown(() => onlyAdmin.close());
+  await sleep(300);
+  t.deepEqual(onlyAdmin.events, []);
+  const forbidden = await service.api.get(`/tasks/events?user_id=${admin.user.id}`, user.token);
+  t.is(forbidden.status, 403);
+  const badId = await openStream(`${service.baseUrl}/tasks/events`, user.token, 'not-an-id');
+  t.is(badId.response.status, 400);
+});
+
+test('the stream survives a cut of the listening connection: events during the cut arrive after it, once', async (t) => {
+  const service = await startService();
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const stream = await openStream(`${service.baseUrl}/tasks/events`, token);
+  t.teardown(() => stream.close());
+  await service.api.post('/tasks', { title: 'before' }, token);
+  await stream.until(1);
+  // Cut the hub's LISTEN connection from the server side.
+  const cut = await query<{ n: number }>(
+    service.databaseUrl,
+    `select count(pg_terminate_backend(pid))::int n from pg_stat_activity
+     where datname = current_database() and query = 'listen task_events'`,
+  );
+  t.is(cut[0]?.n, 1);
+  const during = (await service.api.post('/tasks', { title: 'during the cut' }, token)).body;
+  const after = await eventually(async () => {
+    const reply = await service.api.post('/tasks', { title: 'after' }, token);
+    await sleep(500);
+    return stream.events.some((event) => event.data.task_id === reply.body.id) && reply.body;
+  }, 15_000);
+  const ids = stream.events.map((event) => event.data.task_id);
+  t.true(ids.includes(during.id), 'the event of the cut arrived');
+  t.is(ids.at(-1), after.id);
+  t.is(new Set(stream.events.map((event) => event.id)).size, stream.events.length, 'none repeated');
+});
+
+test('open waits and streams are capped per user (429), and a client that vanishes frees its place', async (t) => {
+  const service = await startService({ watchPerUser: 2 });
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const task = (await service.api.post('/tasks', { title: 'x' }, token)).body;
+  const streams = [];
+  for (let i = 0; i < 2; i++) streams.push(await openStream(`${service.baseUrl}/tasks/events`, token));
+  t.deepEqual(
+    streams.map((stream) => stream.response.status),
+    [200, 200],
+  );
+  const third = await waitFor(service.baseUrl, `/tasks/${task.id}`, token, 10);
+  t.is(third.status, 429);
+  t.is(third.body.error.code, 'rate_limited');
+  // 50 clients come and go: each frees its place when it disconnects.
+  await streams[0]?.close();
+  for (let i = 0; i < 50; i++) {
+    const stream = await eventually(async () => {
+      const opened = await openStream(`${service.baseUrl}/tasks/events`, token);
+      if (opened.response.status === 200) return opened;
+      await opened.close();
+      return false;
+    }, 5_000);
+    await stream.close();
+  }
+  await streams[1]?.close();
+  // Both places are free again: nothing kept a count (or a watcher) for a client that is gone.
+  const again = [];
+  for (let i = 0; i < 2; i++) again.push(await openStream(`${service.baseUrl}/tasks/events`, token));
+  t.deepEqual(
+    again.map((stream) => stream.response.status),
+    [200, 200],
+  );
+  for (const stream of again) await stream.close();
+});
+
+test('a stream ends at once on SIGTERM, and resumes across a restart of the web process without a gap', async (t) => {
+  const database = await createTestDatabase();
+  t.teardown(() => database.drop());
+  const env = { DATABASE_URL: database.url, JWT_SECRET: TEST_SECRET, RATE_LIMIT_AUTH_PER_MINUTE: '1000' };
+  const first = spawnService('web', env);
+  t.teardown(() => first.child.kill('SIGKILL'));
+  const api = client(await listeningUrl(first));
+  const { token } = await signUp(api);
+  const stream = await openStream(`${await listeningUrl(first)}/tasks/events`, token);
+  const a = (await api.post('/tasks', { title: 'a' }, token)).body;
+  const [created] = await stream.until(1);
+
+  const signalled = Date.now();
+  first.child.kill('SIGTERM');
+  await stream.finished; // the server ended the stream: no heartbeat keeps the shutdown waiting
+  t.is((await first.exited).code, 0);
+  t.log(`stream ended and process exited ${Date.now() - signalled} ms after SIGTERM`);
+  t.true(Date.now() - signalled < 5_000);
+
+  // While no web process runs, tasks change (another process writes them).
+  const other = await startService({ databaseUrl: database.url });
+  t.teardown(() => other.stop());
+  const b = (await other.api.post('/tasks', { title: 'b' }, token)).body;
+  await other.api.delete(`/tasks/${a.id}`, token);
+
+  const second = spawnService('web', env);
+  t.teardown(() => second.child.kill('SIGKILL'));
+  const resumed = await openStream(`${await listeningUrl(second)}/tasks/events`, token, created?.id);
+  t.teardown(() => resumed.close());
+  const c = (await client(await listeningUrl(second)).post('/tasks', { title: 'c' }, token)).body;
+  await resumed.until(3);
+  await sleep(300);
+  t.deepEqual(
+    resumed.events.map((event) => [event.event, event.data.task_id]),
+    [
+      ['created', b.id],
+      ['deleted', a.id],
+      ['created', c.id],
+    ],
+  );
+});
+
+test('events held back by an older transaction still running arrive, in order, once it ends', async (t) => {
+  const service = await startService();
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const first = await openStream(`${service.baseUrl}/tasks/events`, token);
+  await service.api.post('/tasks', { title: 'before' }, token);
+  const [start] = await first.until(1);
+  await first.close();
+
+  // An older writing transaction, still open: events after it cannot be read in order yet.
+  const older = new pg.Client(service.databaseUrl);
+  await older.connect();
+  t.teardown(() => older.end());
+  await older.query('begin');
+  await older.query('select pg_current_xact_id()');
+  const held = (await service.api.post('/tasks', { title: 'held' }, token)).body;
+
+  const stream = await openStream(`${service.baseUrl}/tasks/events`, token, start?.id);
+  t.teardown(() => stream.close());
+  await sleep(500);
+  t.deepEqual(stream.events, [], 'nothing is sent in front of a transaction that may still add an event');
+  await older.query('commit'); // no change to any task follows: the stream must find them by itself
+  const events = await stream.until(1);
+  t.deepEqual(
+    events.map((event) => [event.event, event.data.task_id]),
+    [['created', held.id]],
+  );
+});

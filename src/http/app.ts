@@ -9,6 +9,7 @@ import type { AppDeps } from './deps.ts';
 import { errorMiddleware } from './errorMiddleware.ts';
 import { createAuthLimiter } from './rateLimit.ts';
 import { accountRoutes } from './routes/accounts.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -63,13 +64,17 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT, jsonStrict: true }));
 
-  const limiter = createAuthLimiter(deps.db, deps.rateLimit);
-  const routers = [healthRoutes(deps), metricsRoutes(deps), accountRoutes({ ...deps, limiter }), taskRoutes(deps)];
-  for (const router of routers) {
+  for (const router of createRouters(deps)) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }
   return app;
+}
+
+/** Every router of the API: `createApp` serves them, and a test holds the OpenAPI document to them. */
+export function createRouters(deps: AppDeps): Router[] {
+  const limiter = createAuthLimiter(deps.db, deps.rateLimit);
+  return [healthRoutes(deps), metricsRoutes(deps), docsRoutes(), accountRoutes({ ...deps, limiter }), taskRoutes(deps)];
 }
 
 /**

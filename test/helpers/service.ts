@@ -50,25 +50,25 @@ export async function startService(
   const events = await startEventHub({ url: database.url, db, log });
   const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };
   const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
-  const { server, baseUrl } = await listenOnFreePort(
-    createApp({
-      db,
-      log,
-      accounts,
-      tasks,
-      // The suite registers and logs in far more often than a person would: high limits unless a test sets them.
-      rateLimit: { authPerMinute: options.authPerMinute ?? 100_000, loginFailures: options.loginFailures ?? 100_000 },
-      trustProxyHops: options.trustProxyHops ?? 0,
-      requestTimeoutMs: 5_000,
-      draining: () => false,
-      metrics,
-      metricsToken: options.metricsToken,
-      events,
-      watchLimits: { perUser: options.watchPerUser ?? 10, perProcess: options.watchPerProcess ?? 1000 },
-    }),
-  );
+  const deps: AppDeps = {
+    db,
+    log,
+    accounts,
+    tasks,
+    // The suite registers and logs in far more often than a person would: high limits unless a test sets them.
+    rateLimit: { authPerMinute: options.authPerMinute ?? 100_000, loginFailures: options.loginFailures ?? 100_000 },
+    trustProxyHops: options.trustProxyHops ?? 0,
+    requestTimeoutMs: 5_000,
+    draining: () => false,
+    metrics,
+    metricsToken: options.metricsToken,
+    events,
+    watchLimits: { perUser: options.watchPerUser ?? 10, perProcess: options.watchPerProcess ?? 1000 },
+  };
+  const { server, baseUrl } = await listenOnFreePort(createApp(deps));
   return {
     baseUrl,
+    deps,
     metrics,
     databaseUrl: database.url,
     db,

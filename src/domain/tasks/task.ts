@@ -5,16 +5,21 @@ export const taskStatuses = ['pending', 'completed'] as const;
 export type TaskStatus = (typeof taskStatuses)[number];
 
 /** A task as stored and as the API shows it. */
-export const taskRow = z.object({
-  id: idColumn,
-  user_id: idColumn,
-  title: z.string(),
-  description: z.string(),
-  status: z.enum(taskStatuses),
-  due_at: timestampColumn,
-  completed_at: timestampColumn.nullable(),
-  created_at: timestampColumn,
-  updated_at: timestampColumn,
-  job_id: z.string().nullable(),
-});
+export const taskRow = z
+  .object({
+    id: idColumn,
+    user_id: idColumn,
+    title: z.string(),
+    description: z.string(),
+    status: z.enum(taskStatuses),
+    due_at: timestampColumn,
+    completed_at: timestampColumn.nullable(),
+    created_at: timestampColumn,
+    updated_at: timestampColumn,
+    job_id: z
+      .string()
+      .nullable()
+      .meta({ description: "Its pg-boss job: `select * from pgboss.job where id = '<job_id>'`" }),
+  })
+  .meta({ id: 'Task' });
 export type Task = z.output<typeof taskRow>;

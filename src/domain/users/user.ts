@@ -5,12 +5,14 @@ export const roles = ['user', 'admin'] as const;
 export type Role = (typeof roles)[number];
 
 /** A user as the API shows it: never a password or a hash. */
-export const userRow = z.object({
-  id: idColumn,
-  email: z.string(),
-  role: z.enum(roles),
-  created_at: timestampColumn,
-});
+export const userRow = z
+  .object({
+    id: idColumn,
+    email: z.string(),
+    role: z.enum(roles),
+    created_at: timestampColumn,
+  })
+  .meta({ id: 'User' });
 export type User = z.output<typeof userRow>;
 
 /** Who is asking, as a verified token says. */

@@ -1,35 +1,14 @@
 import http from 'node:http';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { z } from 'zod';
 import { listTasks } from '../../domain/tasks/queries.ts';
-import { taskStatuses } from '../../domain/tasks/task.ts';
 import { createTask, deleteTask, getTask, updateTask } from '../../domain/tasks/tasks.ts';
 import { AppError, forbidden, notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
+import { createTaskBody, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
 import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from './watch.ts';
-
-const title = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
-const description = z.string().max(5000, 'must be at most 5000 characters');
-
-const createBody = z.strictObject({ title, description: description.default('') });
-const updateBody = z
-  .strictObject({
-    title: title.optional(),
-    description: description.optional(),
-    status: z.literal('completed', { message: 'can only be set to "completed"' }).optional(),
-  })
-  .refine((body) => Object.keys(body).length > 0, 'give at least one of title, description, status');
-
-const positiveId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const listQuery = z.strictObject({
-  status: z.enum(taskStatuses).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: positiveId.optional(),
-  user_id: positiveId.optional(),
-});
 
 /** A path id that is not a positive integer names no task: 404, like an unknown one. */
 function taskId(ctx: Context): number {
@@ -55,8 +34,6 @@ function idempotencyKey(ctx: Context): string | undefined {
   return key;
 }
 
-const eventsQuery = z.strictObject({ user_id: positiveId.optional() });
-
 export function taskRoutes(
   deps: Pick<AppDeps, 'db' | 'tasks' | 'accounts' | 'metrics' | 'events' | 'watchLimits' | 'log'>,
 ): Router {
@@ -68,7 +45,7 @@ export function taskRoutes(
   const auth = requireAuth(db, accounts);
 
   router.post('/', auth, async (ctx) => {
-    const input = validate(createBody, ctx.request.body ?? {});
+    const input = validate(createTaskBody, ctx.request.body ?? {});
     const { task, replayed } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
     if (!replayed) metrics.tasksCreated.inc();
     ctx.status = 201;
@@ -78,7 +55,7 @@ export function taskRoutes(
 
   router.get('/', auth, async (ctx) => {
     const actor = actorOf(ctx);
-    const query = validate(listQuery, ctx.query);
+    const query = validate(listTasksQuery, ctx.query);
     if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
       throw forbidden("only an admin may list other users' tasks");
     }
@@ -104,7 +81,7 @@ export function taskRoutes(
   // Before /:id, which would take "events" for an id.
   router.get('/events', auth, async (ctx) => {
     const actor = actorOf(ctx);
-    const query = validate(eventsQuery, ctx.query);
+    const query = validate(taskEventsQuery, ctx.query);
     if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
       throw forbidden("only an admin may watch other users' tasks");
     }
@@ -150,7 +127,7 @@ export function taskRoutes(
 
   router.patch('/:id', auth, async (ctx) => {
     const id = taskId(ctx);
-    const change = validate(updateBody, ctx.request.body ?? {});
+    const change = validate(updateTaskBody, ctx.request.body ?? {});
     ctx.body = await updateTask(tasks, actorOf(ctx), id, change);
   });
 

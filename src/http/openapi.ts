@@ -1,0 +1,309 @@
+import { z } from 'zod';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { taskRow } from '../domain/tasks/task.ts';
+import { userRow } from '../domain/users/user.ts';
+import { MAX_WAIT_SECONDS } from './routes/watch.ts';
+import {
+  createTaskBody,
+  errorResponse,
+  listTasksQuery,
+  loginBody,
+  registerBody,
+  taskEventsQuery,
+  tokenResponse,
+  updateTaskBody,
+} from './schemas.ts';
+
+/** Error responses by status: each names the codes it may carry. */
+const ERRORS = {
+  400: ['Invalid input: the details name each bad field', ['invalid_json', 'validation_failed']],
+  401: ['No token, a bad or expired one, or one whose account is gone', ['unauthorized']],
+  403: ['Not allowed for this account', ['forbidden']],
+  404: ["No such task, or someone else's (never a 403)", ['not_found']],
+  409: ['An account with this email exists', ['conflict']],
+  413: ['The body is over 64 KB', ['payload_too_large']],
+  415: ['The body is not JSON, or its Content-Encoding is unknown', ['unsupported_media_type']],
+  422: ['This Idempotency-Key was used with another body', ['idempotency_key_reused']],
+  429: ['Too many requests: see Retry-After', ['rate_limited']],
+  500: ['Internal error: the details are in the log, under X-Request-Id', ['internal']],
+  503: ['The database is unavailable, or the service is starting or stopping: see Retry-After', ['unavailable']],
+} as const;
+
+function errors(...statuses: (keyof typeof ERRORS)[]): ZodOpenApiResponsesObject {
+  return Object.fromEntries(
+    [...statuses, 500 as const].map((status) => {
+      const [description, codes] = ERRORS[status];
+      return [
+        status,
+        {
+          description: `${description} (code: ${codes.join(' or ')})`,
+          content: { 'application/json': { schema: errorResponse } },
+        },
+      ];
+    }),
+  );
+}
+
+const json = (schema: z.ZodType, example?: unknown) => ({
+  'application/json': { schema, ...(example !== undefined && { example }) },
+});
+const authenticated = { security: [{ bearer: [] }] };
+const taskExample = {
+  id: 1,
+  user_id: 1,
+  title: 'Deployment Task',
+  description: 'description here',
+  status: 'pending',
+  due_at: '2026-11-24T10:02:00.000Z',
+  completed_at: null,
+  created_at: '2026-11-24T10:00:00.000Z',
+  updated_at: '2026-11-24T10:00:00.000Z',
+  job_id: '7d9f2c7e-1b1e-4b5a-9a55-2f0c3f1f8e21',
+};
+const taskId = z.object({ id: z.string().meta({ description: 'The task id (a positive integer)', example: '1' }) });
+
+const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
+  '/register': {
+    post: {
+      tags: ['accounts'],
+      summary: 'Register an account',
+      description: `Emails are trimmed and unique case-insensitively. \`role: "admin"\` is granted while no admin
+exists yet (a fresh database: the first admin), or with an admin's token; otherwise 403. Rate limited per
+client address (RATE_LIMIT_AUTH_PER_MINUTE).`,
+      security: [{}, { bearer: [] }],
+      requestBody: {
+        content: json(registerBody, { email: 'dev@example.com', password: 'securepassword123', role: 'admin' }),
+      },
+      responses: {
+        201: { description: 'The account', content: json(userRow) },
+        ...errors(400, 401, 403, 409, 413, 415, 429, 503),
+      },
+    },
+  },
+  '/login': {
+    post: {
+      tags: ['accounts'],
+      summary: 'Log in: a token for the Authorization header',
+      description: 'A wrong email and a wrong password get the same 401. Failed logins lock an account for a while.',
+      requestBody: { content: json(loginBody, { email: 'dev@example.com', password: 'securepassword123' }) },
+      responses: {
+        200: { description: 'A token', content: json(tokenResponse) },
+        ...errors(400, 401, 413, 415, 429, 503),
+      },
+    },
+  },
+  '/me': {
+    get: {
+      tags: ['accounts'],
+      summary: 'Who the token belongs to',
+      ...authenticated,
+      responses: { 200: { description: 'The account', content: json(userRow) }, ...errors(401, 503) },
+    },
+  },
+  '/tasks': {
+    post: {
+      tags: ['tasks'],
+      summary: 'Create a task: pending, it completes on its own after the delay',
+      description: `The task and its completion job are written in one transaction. With \`Idempotency-Key\`, a
+retry with the same key and body gets the first answer and creates nothing (keys last 24 hours).`,
+      ...authenticated,
+      requestParams: {
+        header: z.object({
+          'idempotency-key': z
+            .string()
+            .optional()
+            .meta({ description: '1 to 255 visible ASCII characters, bare or quoted', example: 'order-42' }),
+        }),
+      },
+      requestBody: { content: json(createTaskBody, { title: 'Deployment Task', description: 'description here' }) },
+      responses: {
+        201: {
+          description: 'The task, pending, due at `due_at`',
+          headers: z.object({ location: z.string().meta({ description: '/tasks/{id}', example: '/tasks/1' }) }),
+          content: json(taskRow, taskExample),
+        },
+        ...errors(400, 401, 413, 415, 422, 503),
+      },
+    },
+    get: {
+      tags: ['tasks'],
+      summary: 'List tasks, newest first',
+      description: "An admin lists everyone's tasks (`user_id` filters); others their own.",
+      ...authenticated,
+      requestParams: { query: listTasksQuery },
+      responses: {
+        200: {
+          description: 'A page of tasks',
+          headers: z.object({
+            link: z.string().optional().meta({
+              description: 'The next page, when there is one',
+              example: '</tasks?limit=20&cursor=21>; rel="next"',
+            }),
+          }),
+          content: json(z.array(taskRow)),
+        },
+        ...errors(400, 401, 403, 503),
+      },
+    },
+  },
+  '/tasks/events': {
+    get: {
+      tags: ['tasks'],
+      summary: 'Watch task changes as Server-Sent Events',
+      description: `\`text/event-stream\` of the caller's task events (an admin's: everyone's, or \`user_id\`'s):
+\`id: <tx>-<n>\`, \`event: created|completed|deleted\`, \`data: {"type","task_id","user_id","at"}\`, and a
+\`: heartbeat\` comment every 15 s. Reconnect with \`Last-Event-ID\` to replay what was missed (kept 24 hours).
+Browsers: use a fetch-based client that can send the Authorization header.`,
+      ...authenticated,
+      requestParams: {
+        query: taskEventsQuery,
+        header: z.object({
+          'last-event-id': z.string().optional().meta({ description: 'Resume after this event', example: '812-4' }),
+        }),
+      },
+      responses: {
+        200: {
+          description: 'The stream',
+          content: {
+            'text/event-stream': {
+              schema: z.string(),
+              example:
+                'id: 812-4\nevent: completed\ndata: {"type":"completed","task_id":1,"user_id":1,"at":"2026-11-24T10:02:00.031Z"}\n\n',
+            },
+          },
+        },
+        ...errors(400, 401, 403, 429, 503),
+      },
+    },
+  },
+  '/tasks/{id}': {
+    get: {
+      tags: ['tasks'],
+      summary: 'Read a task, or wait for it to complete',
+      description: `With \`Prefer: wait=N\` (RFC 7240, N capped at ${MAX_WAIT_SECONDS}), a pending task's answer
+waits until it completes (200), is deleted (404), or N seconds pass (200, pending).`,
+      ...authenticated,
+      requestParams: {
+        path: taskId,
+        header: z.object({ prefer: z.string().optional().meta({ example: 'wait=130' }) }),
+      },
+      responses: {
+        200: {
+          description: 'The task',
+          headers: z.object({
+            'preference-applied': z.string().optional().meta({ description: 'The wait applied', example: 'wait=130' }),
+          }),
+          content: json(taskRow, taskExample),
+        },
+        ...errors(401, 404, 429, 503),
+      },
+    },
+    patch: {
+      tags: ['tasks'],
+      summary: 'Change a task, or complete it now',
+      description: 'Completing by hand cancels its job in the same transaction.',
+      ...authenticated,
+      requestParams: { path: taskId },
+      requestBody: { content: json(updateTaskBody, { status: 'completed' }) },
+      responses: {
+        200: { description: 'The task', content: json(taskRow) },
+        ...errors(400, 401, 404, 413, 415, 503),
+      },
+    },
+    delete: {
+      tags: ['tasks'],
+      summary: 'Delete a task and its pending job',
+      ...authenticated,
+      requestParams: { path: taskId },
+      responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 503) },
+    },
+  },
+  '/healthz': {
+    get: {
+      tags: ['operations'],
+      summary: 'The process is up',
+      responses: { 200: { description: 'Up', content: json(z.object({ status: z.enum(['ok', 'starting']) })) } },
+    },
+  },
+  '/readyz': {
+    get: {
+      tags: ['operations'],
+      summary: 'Ready: the database answers within a second',
+      responses: {
+        200: { description: 'Ready', content: json(z.object({ status: z.literal('ready') })) },
+        ...errors(503),
+      },
+    },
+  },
+  '/metrics': {
+    get: {
+      tags: ['operations'],
+      summary: 'Prometheus metrics',
+      description: 'With METRICS_TOKEN set, send it as a bearer token.',
+      security: [{}, { bearer: [] }],
+      responses: {
+        200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } },
+        ...errors(401),
+      },
+    },
+  },
+  '/openapi.json': {
+    get: {
+      tags: ['operations'],
+      summary: 'This document (OpenAPI 3.1)',
+      responses: {
+        200: { description: 'The document', content: { 'application/json': { schema: z.object({}).loose() } } },
+      },
+    },
+  },
+  '/docs': {
+    get: {
+      tags: ['operations'],
+      summary: 'The API reference page (works offline)',
+      responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
+    },
+  },
+  '/docs/{file}': {
+    get: {
+      tags: ['operations'],
+      summary: "The reference page's scripts and styles",
+      requestParams: { path: z.object({ file: z.string().meta({ example: 'swagger-ui.css' }) }) },
+      responses: {
+        200: {
+          description: 'The file',
+          content: {
+            'text/css': { schema: z.string() },
+            'text/javascript': { schema: z.string() },
+            'image/png': { schema: z.string().meta({ contentEncoding: 'binary' }) },
+          },
+        },
+        ...errors(404),
+      },
+    },
+  },
+};
+
+/** The OpenAPI 3.1 document of the API, generated from the schemas that validate requests and shape responses. */
+export function createOpenApiDocument() {
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Task Manager',
+      version: '1.0.0',
+      description: `Tasks that complete on their own after a delay, durably: Postgres is the queue.
+Register, log in, and send the token as \`Authorization: Bearer <token>\`.`,
+    },
+    servers: [{ url: '/', description: 'This server' }],
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'The token from POST /login. The `Bearer ` prefix is optional: the bare token works too.',
+        },
+      },
+    },
+    paths: operations,
+  });
+}

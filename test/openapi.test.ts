@@ -1,0 +1,138 @@
+import { validate as validateOpenApi } from '@readme/openapi-parser';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import test from 'ava';
+import { createRouters } from '../src/http/app.ts';
+import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
+import { openStream } from './helpers/sse.ts';
+
+let service: TestService;
+let document: any;
+test.before(async () => {
+  service = await startService();
+  document = await (await fetch(`${service.baseUrl}/openapi.json`)).json();
+});
+test.after.always(() => service?.stop());
+
+test('GET /openapi.json is a valid OpenAPI 3.1 document', async (t) => {
+  t.is(document.openapi, '3.1.0');
+  const result = await validateOpenApi(structuredClone(document));
+  t.true(result.valid, JSON.stringify(result));
+  t.deepEqual(document.components.securitySchemes.bearer, {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'The token from POST /login. The `Bearer ` prefix is optional: the bare token works too.',
+  });
+});
+
+test('the document lists exactly the routes the Koa routers serve', (t) => {
+  const served = new Set<string>();
+  for (const router of createRouters(service.deps)) {
+    for (const layer of router.stack) {
+      for (const method of layer.methods) {
+        if (method === 'HEAD') continue; // Koa adds it to every GET
+        served.add(`${method} ${String(layer.path).replace(/:(\w+)/g, '{$1}')}`);
+      }
+    }
+  }
+  const documented = new Set<string>();
+  for (const [path, item] of Object.entries<Record<string, unknown>>(document.paths)) {
+    for (const method of Object.keys(item)) documented.add(`${method.toUpperCase()} ${path}`);
+  }
+  t.deepEqual([...served].sort(), [...documented].sort());
+  t.true(served.size >= 15, `${served.size} routes`);
+});
+
+/** The schema the document gives for this answer; throws when the answer is not documented at all. */
+function documentedResponse(path: string, method: string, status: number) {
+  const operation = document.paths[path]?.[method.toLowerCase()];
+  if (!operation) throw new Error(`${method} ${path} is not documented`);
+  const response = operation.responses[String(status)];
+  if (!response) throw new Error(`${method} ${path} answered ${status}, which is not documented`);
+  return response;
+}
+
+test('real answers of every route, successes and errors, match the document', async (t) => {
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  ajv.addSchema(document, 'doc');
+  const pointer = (...parts: string[]) =>
+    parts.map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
+  let checked = 0;
+  const check = (template: string, method: string, reply: Reply) => {
+    const response = documentedResponse(template, method, reply.status);
+    const type = (reply.headers.get('content-type') ?? '').split(';')[0] ?? '';
+    if (reply.status === 204) {
+      t.is(response.content, undefined);
+      return;
+    }
+    t.truthy(response.content?.[type], `${method} ${template} ${reply.status}: ${type} is documented`);
+    if (type === 'application/json') {
+      const ref = `doc#/paths/${pointer(template)}/${method.toLowerCase()}/responses/${reply.status}/content/${pointer('application/json')}/schema`;
+      const validate = ajv.compile({ $ref: ref });
+      t.true(validate(reply.body), `${method} ${template} ${reply.status}: ${JSON.stringify(validate.errors)}`);
+    }
+    checked++;
+  };
+  const api = service.api;
+  const raw = async (method: string, path: string, headers: Record<string, string> = {}): Promise<Reply> => {
+    const response = await fetch(`${service.baseUrl}${path}`, { method, headers });
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {}
+    return { status: response.status, headers: response.headers, body };
+  };
+
+  const admin = await signUp(api, 'admin');
+  const { token } = await signUp(api);
+  check('/register', 'POST', await api.post('/register', { email: 'dev@example.com', password: 'securepassword123' }));
+  check('/register', 'POST', await api.post('/register', { email: 'dev@example.com', password: 'securepassword123' }));
+  check('/register', 'POST', await api.post('/register', { email: 'not an email', password: 'short' }));
+  check(
+    '/register',
+    'POST',
+    await api.post('/register', { email: 'x@example.com', password: 'password123', role: 'admin' }),
+  );
+  check('/login', 'POST', await api.post('/login', { email: 'dev@example.com', password: 'securepassword123' }));
+  check('/login', 'POST', await api.post('/login', { email: 'dev@example.com', password: 'wrong password' }));
+  check('/login', 'POST', await api.raw('POST', '/login', { headers: { 'content-type': 'text/plain' }, body: 'x' }));
+  check('/me', 'GET', await api.get('/me', token));
+  check('/me', 'GET', await api.get('/me', 'not-a-token'));
+
+  const created = await api.post('/tasks', { title: 'Deployment Task', description: 'description here' }, token);
+  check('/tasks', 'POST', created);
+  check('/tasks', 'POST', await api.post('/tasks', { title: '' }, token));
+  check('/tasks', 'POST', await api.post('/tasks', { title: 'x' }));
+  const keyed = { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'idempotency-key': 'k1' };
+  await api.raw('POST', '/tasks', { headers: keyed, body: JSON.stringify({ title: 'one' }) });
+  check('/tasks', 'POST', await api.raw('POST', '/tasks', { headers: keyed, body: JSON.stringify({ title: 'two' }) }));
+  check('/tasks', 'GET', await api.get('/tasks?limit=1', token));
+  check('/tasks', 'GET', await api.get('/tasks?limit=0', token));
+  check('/tasks', 'GET', await api.get(`/tasks?user_id=${admin.user.id}`, token));
+  check('/tasks/{id}', 'GET', await api.get(`/tasks/${created.body.id}`, token));
+  check(
+    '/tasks/{id}',
+    'GET',
+    await raw('GET', `/tasks/${created.body.id}`, { authorization: token, prefer: 'wait=0' }),
+  );
+  check('/tasks/{id}', 'GET', await api.get('/tasks/999999', token));
+  check('/tasks/{id}', 'PATCH', await api.patch(`/tasks/${created.body.id}`, { status: 'completed' }, token));
+  check('/tasks/{id}', 'PATCH', await api.patch(`/tasks/${created.body.id}`, { status: 'pending' }, token));
+  check('/tasks/{id}', 'DELETE', await api.delete(`/tasks/${created.body.id}`, token));
+  check('/tasks/{id}', 'DELETE', await api.delete(`/tasks/${created.body.id}`, token));
+  const stream = await openStream(`${service.baseUrl}/tasks/events`, token);
+  check('/tasks/events', 'GET', { status: stream.response.status, headers: stream.response.headers, body: null });
+  await stream.close();
+  check('/tasks/events', 'GET', await api.get(`/tasks/events?user_id=${admin.user.id}`, token));
+  check('/healthz', 'GET', await api.get('/healthz'));
+  check('/readyz', 'GET', await api.get('/readyz'));
+  check('/metrics', 'GET', await raw('GET', '/metrics'));
+  check('/openapi.json', 'GET', await api.get('/openapi.json'));
+  check('/docs', 'GET', await raw('GET', '/docs'));
+  check('/docs/{file}', 'GET', await raw('GET', '/docs/swagger-ui.css'));
+  check('/docs/{file}', 'GET', await raw('GET', '/docs/secrets.txt'));
+  t.log(`${checked} answers checked against the document`);
+});

@@ -150,7 +150,8 @@ test("docker-compose.yml passes the Compose specification's schema, and runs the
     key === 'id' && typeof value === 'string' ? undefined : value,
   );
   t.regex($schema, /draft\/2019-09/);
-  const ajv = new Ajv2019({ allErrors: true, strict: false });
+  // Its string formats (duration, ports, subnet_ip_address) are Compose's own: Compose checks those values.
+  const ajv = new Ajv2019({ allErrors: true, strict: false, validateFormats: false });
   const validate = ajv.compile(schema);
   const compose = parseYaml(await read('docker-compose.yml'), { merge: true });
   t.true(validate(compose), schemaErrors(validate.errors));

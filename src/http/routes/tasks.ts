@@ -112,7 +112,10 @@ export function taskRoutes(
       for (;;) {
         // Watch first, then read: a change between the two is never missed.
         const watching = await waitForChange(ctx, events, first, Math.max(0, until - Date.now()) / 1000);
-        const current = await getTask(tasks, actor, id); // deleted meanwhile: 404
+        const current = await getTask(tasks, actor, id).catch((error: unknown) => {
+          watching.stop(); // deleted meanwhile: 404, and nothing left watching
+          throw error;
+        });
         if (current.status !== 'pending' || Date.now() >= until || events.closed || ctx.req.destroyed) {
           watching.stop();
           ctx.body = current;

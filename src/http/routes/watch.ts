@@ -64,7 +64,8 @@ export type AcquireWatch = ReturnType<typeof createWatchLimits>;
 
 /**
  * Long-polling: resolves when this pending task completes or is deleted (its event arrives), when the
- * listener resyncs after a cut, when the service shuts down, when the client goes away, or after
+ * listener resyncs after a cut, when the service shuts down, when the client goes away (the response's
+ * `close`: a request's own `close` only says its body was read), or after
  * `seconds`, whichever comes first. The caller then reads the task again.
  */
 export async function waitForChange(
@@ -81,14 +82,14 @@ export async function waitForChange(
   const stop = () => {
     unwatch();
     clearTimeout(timer);
-    ctx.req.off('close', done);
+    ctx.res.off('close', done);
   };
   const done = () => {
     stop();
     resolveChanged();
   };
   const timer = setTimeout(done, seconds * 1000);
-  ctx.req.once('close', done);
+  ctx.res.once('close', done);
   unwatch = await hub.watch({
     userId: task.user_id,
     onTaskChanged: (taskId) => {
@@ -154,7 +155,7 @@ export async function streamEvents(
     stream.end();
   };
   const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
-  ctx.req.once('close', end);
+  ctx.res.once('close', end); // the response's close: the client went away, or it ended
   try {
     unwatch = await deps.events.watch({
       userId: filter.userId ?? null,

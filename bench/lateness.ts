@@ -35,7 +35,7 @@ const userId = await db.oneFirst(sql.type(z.object({ id: z.bigint().transform(Nu
   insert into users (email, password_hash) values ('bench@example.com', 'x') returning id`);
 const actor = { id: userId, role: 'user' as const };
 
-const worker = await startWorker(boss, workerSettings(config), log, createMetrics('bench'));
+const worker = await startWorker(boss, workerSettings(config, database.url), log, createMetrics('bench'));
 const rssBefore = process.memoryUsage().rss;
 const started = performance.now();
 let next = 0;

@@ -32,14 +32,15 @@ const schema = z.object({
   /** Connections of a web process's API pool (pg-boss writes its jobs through it). */
   DATABASE_POOL_SIZE: int(1, 100).default(6),
   /** Connections of a worker process (pg-boss's pool). */
-  WORKER_POOL_SIZE: int(2, 100).default(3),
+  WORKER_POOL_SIZE: int(2, 100).default(2),
   DATA_DIR: z.string().min(1).default(path.join(projectDir, '.data')),
   EMBEDDED_PG_PORT: int(1, 65535).default(54329),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_EXPIRES_IN: duration.default(3600),
   BCRYPT_COST: int(4, 15).default(12),
   TASK_COMPLETION_DELAY_SECONDS: int(1, 31_536_000).default(120),
-  WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(0.5),
+  /** The safety net only: a timer wakes the worker when the next job comes due. */
+  WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
   WORKER_BATCH_SIZE: int(1, 1000).default(50),
   RATE_LIMIT_AUTH_PER_MINUTE: int(1, 100_000).default(20),
   RATE_LIMIT_LOGIN_FAILURES: int(1, 100_000).default(10),

@@ -108,7 +108,8 @@ async function main(role: Role): Promise<void> {
     const metrics = createMetrics(role);
     trackQueueDepth(metrics, parts.boss);
     if (role === 'all' || role === 'worker') {
-      parts.worker = await startWorker(parts.boss, workerSettings(config), log, metrics);
+      // One more connection of the worker role: the LISTEN of its wake timer (README: connection budget).
+      parts.worker = await startWorker(parts.boss, workerSettings(config, named), log, metrics);
       log.info('worker started');
     }
     if (parts.http && db) {

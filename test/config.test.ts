@@ -1,12 +1,12 @@
 import test from 'ava';
 import { ConfigError, loadConfig } from '../src/config.ts';
 
-test('the defaults: 120 s completion delay, bcrypt cost 12, one-hour tokens, 0.5 s polling', (t) => {
+test('the defaults: 120 s completion delay, bcrypt cost 12, one-hour tokens, a 2 s safety-net poll', (t) => {
   const config = loadConfig({});
   t.is(config.TASK_COMPLETION_DELAY_SECONDS, 120);
   t.is(config.BCRYPT_COST, 12);
   t.is(config.JWT_EXPIRES_IN, 3600);
-  t.is(config.WORKER_POLL_INTERVAL_SECONDS, 0.5);
+  t.is(config.WORKER_POLL_INTERVAL_SECONDS, 2);
   t.is(config.NODE_ENV, 'development');
   t.is(config.DATABASE_URL, undefined);
   t.true(Object.isFrozen(config));

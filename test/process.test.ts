@@ -8,7 +8,7 @@ const serviceEnv = (databaseUrl: string, extra: Record<string, string> = {}) => 
   RATE_LIMIT_AUTH_PER_MINUTE: '1000',
   JWT_SECRET: TEST_SECRET,
   TASK_COMPLETION_DELAY_SECONDS: '3',
-  WORKER_POLL_INTERVAL_SECONDS: '0.5',
+  WORKER_POLL_INTERVAL_SECONDS: '2',
   ...extra,
 });
 

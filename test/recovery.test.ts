@@ -20,7 +20,7 @@ function capturedLogger() {
 async function startWorkerProcessLike(url: string) {
   const { log, lines } = capturedLogger();
   const boss = await startBoss({ url, log, role: 'worker', poolSize: 3 });
-  const settings = { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 };
+  const settings = { pollIntervalSeconds: 2, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl: url };
   const worker = await startWorker(boss, settings, log, createMetrics('worker'));
   return {
     lines,

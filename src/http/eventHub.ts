@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { DatabasePool } from 'slonik';
+import { listen } from '../db/listen.ts';
 import { currentCursor, type EventCursor, isAfter, readEvents, type TaskEvent } from '../domain/tasks/events.ts';
 import type { Logger } from '../log.ts';
 
@@ -31,7 +31,6 @@ export type EventHub = {
 };
 
 const BATCH = 500;
-const MAX_BACKOFF_MS = 5_000;
 
 /**
  * One LISTEN connection per web process on the `task_events` channel, fanned out in memory to the
@@ -52,7 +51,6 @@ export async function startEventHub({
   let cursor: EventCursor | null = null; // where the hub has read up to; null while nobody watches
   let starting: Promise<void> | null = null;
   let expected: EventCursor | null = null; // the newest event a notification announced
-  let client: pg.Client | null = null;
   let closed = false;
   let pumping: Promise<void> | null = null;
   let again = false;
@@ -97,26 +95,15 @@ export async function startEventHub({
     return pumping;
   };
 
-  const connect = async (delayMs: number): Promise<void> => {
-    if (closed) return;
-    const listener = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 5_000 });
-    let reconnecting = false;
-    const reconnect = (error?: unknown) => {
-      if (reconnecting || closed) return;
-      reconnecting = true;
-      log.warn({ err: error, retryInMs: delayMs }, 'the task events listener lost its connection; reconnecting');
-      listener.end().catch(() => {});
-      setTimeout(() => void connect(Math.min(delayMs * 2, MAX_BACKOFF_MS)), delayMs).unref();
-    };
-    listener.on('error', reconnect);
-    listener.on('end', () => reconnect());
-    listener.on('notification', (message) => {
+  // Listening before anyone watches: a watcher never waits for a notification sent before LISTEN. When the
+  // database is not there yet, the hub keeps trying in the background.
+  const listener = await listen({
+    url,
+    channel: 'task_events',
+    log,
+    onNotification(payload) {
       try {
-        const announced = JSON.parse(message.payload ?? '{}') as {
-          tx?: string;
-          id?: number;
-          changed?: [number, string][];
-        };
+        const announced = JSON.parse(payload) as { tx?: string; id?: number; changed?: [number, string][] };
         const event = { tx: BigInt(announced.tx ?? 0), id: Number(announced.id ?? 0) };
         if (!expected || isAfter(event, expected)) expected = event;
         for (const [taskId] of announced.changed ?? []) {
@@ -126,25 +113,12 @@ export async function startEventHub({
         log.warn({ err: error }, 'a task events notification could not be read');
       }
       void pump();
-    });
-    try {
-      await listener.connect();
-      await listener.query('listen task_events');
-    } catch (error) {
-      reconnect(error);
-      return;
-    }
-    const wasCut = client !== null;
-    client = listener;
-    if (wasCut) {
-      log.info('the task events listener is back');
+    },
+    async onReconnect() {
       await pump(); // what happened while it was away
       for (const watcher of watchers) watcher.onResync();
-    }
-  };
-  // Listening before anyone watches: a watcher never waits for a notification sent before LISTEN. When the
-  // database is not there yet, the hub keeps trying in the background.
-  await connect(500);
+    },
+  });
 
   return {
     async watch(watcher) {
@@ -177,7 +151,7 @@ export async function startEventHub({
       clearTimeout(retry);
       for (const watcher of watchers) watcher.onClose();
       watchers.clear();
-      await client?.end().catch(() => {});
+      await listener.close();
     },
   };
 }

@@ -9,9 +9,13 @@ import {
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { type Boss, COMPLETE_TASK } from './queue.ts';
+import { startWakeTimer } from './wakeTimer.ts';
 
 export type WorkerSettings = {
+  /** The safety net: the wake timer (with `listenUrl`) wakes the worker when a job comes due. */
   readonly pollIntervalSeconds: number;
+  /** Where the wake timer LISTENs for new tasks; without it, the worker only polls. */
+  readonly listenUrl?: string;
   readonly batchSize: number;
   /** How often pending tasks without a live job are looked for and rescheduled. */
   readonly reconcileIntervalSeconds: number;
@@ -22,7 +26,9 @@ export type Worker = { stop(): Promise<void> };
 /** The worker's settings as the configuration gives them. */
 export const workerSettings = (
   config: Pick<Config, 'WORKER_POLL_INTERVAL_SECONDS' | 'WORKER_BATCH_SIZE' | 'RECONCILE_INTERVAL_SECONDS'>,
+  listenUrl?: string,
 ): WorkerSettings => ({
+  ...(listenUrl && { listenUrl }),
   pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
   batchSize: config.WORKER_BATCH_SIZE,
   reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
@@ -40,7 +46,7 @@ export async function startWorker(
   log: Logger,
   metrics: Metrics,
 ): Promise<Worker> {
-  await boss.work(
+  const workerId = await boss.work(
     COMPLETE_TASK,
     {
       batchSize: settings.batchSize,
@@ -67,6 +73,8 @@ export async function startWorker(
     },
   );
 
+  const wake = settings.listenUrl ? await startWakeTimer({ boss, workerId, listenUrl: settings.listenUrl, log }) : null;
+
   let running: Promise<void> = Promise.resolve();
   const reconcile = async () => {
     try {
@@ -88,6 +96,7 @@ export async function startWorker(
   return {
     async stop() {
       clearInterval(timer);
+      await wake?.stop();
       await running;
     },
   };

@@ -45,7 +45,12 @@ export async function startService(
     ? await startBoss({ url: database.url, log, role: 'all', poolSize: 5 })
     : await startBoss({ url: database.url, log, role: 'web', poolSize: 0, api: db });
   const worker = options.worker
-    ? await startWorker(boss, { pollIntervalSeconds: 0.5, batchSize: 50, reconcileIntervalSeconds: 3600 }, log, metrics)
+    ? await startWorker(
+        boss,
+        { pollIntervalSeconds: 2, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl: database.url },
+        log,
+        metrics,
+      )
     : null;
   const events = await startEventHub({ url: database.url, db, log });
   const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { listen } from '../db/listen.ts';
+import type { Logger } from '../log.ts';
+import { type Boss, COMPLETE_TASK } from './queue.ts';
+
+/**
+ * Milliseconds until the earliest waiting job of the queue comes due, in the database's own clock (the
+ * clock pg-boss fetches by); null when none waits. Jobs already due are left to the fetch just woken.
+ * One probe of pg-boss's (name, state, blocked, start_after) index.
+ */
+const NEXT_DUE_SQL = `
+  select extract(epoch from min(start_after) - now()) * 1000 as wait_ms
+  from pgboss.job
+  where name = $1 and state in ('created', 'retry') and not blocked and start_after > now()`;
+const nextDue = z.object({ wait_ms: z.coerce.number().nullable() });
+
+/** However far off the next job is, look again at least this often (a safety net, like the poll). */
+const MAX_SLEEP_MS = 60_000;
+/** Coalesces the look-ups a burst of notifications asks for. */
+const DEBOUNCE_MS = 10;
+
+export type WakeTimer = { stop(): Promise<void> };
+
+/**
+ * Wakes the worker at the moment the next job comes due, rather than at its next poll: a timer armed to
+ * the earliest `start_after` of the queue. Every task written announces itself (the `task_events` NOTIFY,
+ * sent at commit), and the timer is then re-armed from the table, so a job scheduled earlier than the armed
+ * time is not missed; a cancelled or deleted job only causes a harmless early wake. After a lost LISTEN
+ * connection comes back, the earliest time is read again. Polling stays as the safety net.
+ */
+export async function startWakeTimer(options: {
+  boss: Boss;
+  workerId: string;
+  listenUrl: string;
+  log: Logger;
+}): Promise<WakeTimer> {
+  const { boss, workerId, log } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let reading: Promise<void> | null = null;
+  let again = false;
+
+  const wake = () => {
+    if (stopped) return;
+    boss.notifyWorker(workerId);
+    void arm(); // and wait for the next one
+  };
+
+  const arm = (): Promise<void> => {
+    if (reading) {
+      again = true;
+      return reading;
+    }
+    reading = (async () => {
+      do {
+        again = false;
+        const { rows } = await boss.getDb().executeSql(NEXT_DUE_SQL, [COMPLETE_TASK]);
+        const waitMs = nextDue.parse(rows[0] ?? { wait_ms: null }).wait_ms;
+        clearTimeout(timer);
+        if (stopped) return;
+        // One millisecond late rather than early: pg-boss fetches jobs whose start_after has passed.
+        timer = setTimeout(
+          waitMs === null ? () => void arm() : wake,
+          Math.min((waitMs ?? MAX_SLEEP_MS) + 1, MAX_SLEEP_MS),
+        );
+      } while (again);
+    })()
+      .catch((error: unknown) => {
+        log.warn({ err: error }, 'reading the next due time failed; trying again in a second');
+        clearTimeout(timer);
+        if (!stopped) timer = setTimeout(() => void arm(), 1_000);
+      })
+      .finally(() => {
+        reading = null;
+      });
+    return reading;
+  };
+
+  const listener = await listen({
+    url: options.listenUrl,
+    channel: 'task_events',
+    log,
+    onNotification: () => {
+      clearTimeout(debounce);
+      debounce = setTimeout(() => void arm(), DEBOUNCE_MS);
+    },
+    onReconnect: () => arm(), // notifications were lost meanwhile: read the earliest time again
+  });
+  await arm();
+
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearTimeout(debounce);
+      await reading;
+      await listener.close();
+    },
+  };
+}

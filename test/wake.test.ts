@@ -1,0 +1,82 @@
+/**
+ * The worker wakes when a job comes due, not at its next poll. Every worker here polls once a minute,
+ * so a task completed within about a second of its due time was woken by the timer.
+ */
+import test from 'ava';
+import { withApplicationName } from '../src/db/applicationName.ts';
+import { startBoss } from '../src/jobs/queue.ts';
+import { startWorker } from '../src/jobs/worker.ts';
+import { createLogger } from '../src/log.ts';
+import { createMetrics } from '../src/metrics.ts';
+import { query } from './helpers/db.ts';
+import { eventually } from './helpers/process.ts';
+import { signUp, startService, type TestService } from './helpers/service.ts';
+
+const POLL_SECONDS = 60;
+
+/** Two web processes on one database, one scheduling 60 s ahead and one 1 s ahead, and a slow-polling worker. */
+async function setUp(t: { teardown(fn: () => unknown): void }) {
+  const far = await startService({ delaySeconds: 60 });
+  t.teardown(() => far.stop());
+  const near = await startService({ delaySeconds: 1, databaseUrl: far.databaseUrl });
+  t.teardown(() => near.stop());
+  const log = createLogger({ LOG_LEVEL: 'silent' });
+  const boss = await startBoss({ url: far.databaseUrl, log, role: 'worker', poolSize: 2 });
+  const listenUrl = withApplicationName(far.databaseUrl, 'wake-timer-under-test');
+  const settings = { pollIntervalSeconds: POLL_SECONDS, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl };
+  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
+  t.teardown(async () => {
+    await worker.stop();
+    await boss.stop({ graceful: false });
+  });
+  const { token } = await signUp(far.api);
+  return { far, near, token };
+}
+
+type Row = { status: string; due_at: Date; completed_at: Date | null };
+const lateness = (service: TestService, id: number) =>
+  eventually(async () => {
+    const [row] = await query<Row>(
+      service.databaseUrl,
+      'select status, due_at, completed_at from tasks where id = $1',
+      [id],
+    );
+    return row?.completed_at ? row.completed_at.getTime() - row.due_at.getTime() : undefined;
+  }, 15_000);
+
+test('a task scheduled before the one the timer waits for wakes the worker at its own due time', async (t) => {
+  const { far, near, token } = await setUp(t);
+  const later = (await far.api.post('/tasks', { title: 'in a minute' }, token)).body;
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the timer is armed for a minute from now
+  const sooner = (await near.api.post('/tasks', { title: 'in a second' }, token)).body;
+  const late = await lateness(near, sooner.id);
+  t.log(`completed ${late} ms after due_at, with a ${POLL_SECONDS} s poll`);
+  t.true(late >= 0 && late < 1_000, `${late} ms`);
+  t.is((await far.api.get(`/tasks/${later.id}`, token)).body.status, 'pending');
+});
+
+test('a deleted task only wakes the worker early: the next one still completes on time', async (t) => {
+  const { near, token } = await setUp(t);
+  const doomed = (await near.api.post('/tasks', { title: 'deleted before due' }, token)).body;
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const kept = (await near.api.post('/tasks', { title: 'kept' }, token)).body;
+  t.is((await near.api.delete(`/tasks/${doomed.id}`, token)).status, 204);
+  const late = await lateness(near, kept.id);
+  t.true(late >= 0 && late < 1_000, `${late} ms`);
+  t.deepEqual(await query(near.databaseUrl, 'select id from tasks where id = $1', [doomed.id]), []);
+});
+
+test('after its LISTEN connection is cut, the timer reads the earliest due time again', async (t) => {
+  const { near, token } = await setUp(t);
+  const cut = await query<{ n: number }>(
+    near.databaseUrl,
+    `select count(pg_terminate_backend(pid))::int n from pg_stat_activity
+     where application_name = 'wake-timer-under-test' and datname = current_database()`,
+  );
+  t.is(cut[0]?.n, 1);
+  // Created while the listener is away: its notification is lost; the re-read after the reconnect finds it.
+  const task = (await near.api.post('/tasks', { title: 'during the cut' }, token)).body;
+  const late = await lateness(near, task.id);
+  t.log(`completed ${late} ms after due_at`);
+  t.true(late >= 0 && late < 2_000, `${late} ms`);
+});

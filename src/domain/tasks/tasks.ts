@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { type DatabasePool, ForeignKeyIntegrityConstraintViolationError } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
-import { AppError, conflict, notFound, unauthorized } from '../../errors.ts';
+import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import { type Boss, COMPLETE_TASK } from '../../jobs/queue.ts';
 import type { Actor } from '../users/user.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
-import { deleteTaskRow, findTask, insertTask, markTaskCompleted, updateTaskText } from './queries.ts';
-import type { Task } from './task.ts';
+import { deleteTaskRow, findTask, insertTask, listTasks, markTaskCompleted, updateTaskText } from './queries.ts';
+import type { Task, TaskStatus } from './task.ts';
 
 export type TaskDeps = { readonly db: DatabasePool; readonly boss: Boss; readonly delaySeconds: number };
 
@@ -60,6 +60,30 @@ export async function createTask(
     throw new AppError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with another body');
   }
   return { task: first.response, replayed: true };
+}
+
+/**
+ * One page of tasks, newest first, and the cursor of the next page (null on the last one). An admin
+ * lists everyone's (or one user's); anyone else their own.
+ * @throws AppError 403 when a non-admin asks for another user's tasks.
+ */
+export async function listTaskPage(
+  deps: TaskDeps,
+  actor: Actor,
+  query: { limit: number; userId?: number | undefined; status?: TaskStatus | undefined; cursor?: number | undefined },
+): Promise<{ tasks: Task[]; nextCursor: number | null }> {
+  if (query.userId !== undefined && actor.role !== 'admin' && query.userId !== actor.id) {
+    throw forbidden("only an admin may list other users' tasks");
+  }
+  const rows = await listTasks(deps.db, actor, {
+    limit: query.limit + 1, // one more than asked tells whether there is a next page
+    ...(query.userId !== undefined && { userId: query.userId }),
+    ...(query.status !== undefined && { status: query.status }),
+    ...(query.cursor !== undefined && { before: query.cursor }),
+  });
+  const tasks = rows.slice(0, query.limit);
+  const last = tasks.at(-1);
+  return { tasks, nextCursor: rows.length > query.limit && last ? last.id : null };
 }
 
 /** @throws AppError 404 when the task does not exist or is not the actor's to see. */

@@ -1,8 +1,7 @@
 import http from 'node:http';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { listTasks } from '../../domain/tasks/queries.ts';
-import { createTask, deleteTask, getTask, updateTask } from '../../domain/tasks/tasks.ts';
+import { createTask, deleteTask, getTask, listTaskPage, updateTask } from '../../domain/tasks/tasks.ts';
 import { AppError, forbidden, notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
@@ -54,23 +53,16 @@ export function taskRoutes(
   });
 
   router.get('/', auth, async (ctx) => {
-    const actor = actorOf(ctx);
     const query = validate(listTasksQuery, ctx.query);
-    if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
-      throw forbidden("only an admin may list other users' tasks");
-    }
-    const filter = {
-      limit: query.limit + 1, // one more than asked tells whether there is a next page
-      ...(query.user_id !== undefined && { userId: query.user_id }),
-      ...(query.status !== undefined && { status: query.status }),
-      ...(query.cursor !== undefined && { before: query.cursor }),
-    };
-    const rows = await listTasks(tasks.db, actor, filter);
-    const page = rows.slice(0, query.limit);
-    const last = page.at(-1);
-    if (rows.length > query.limit && last) {
+    const { tasks: page, nextCursor } = await listTaskPage(tasks, actorOf(ctx), {
+      limit: query.limit,
+      userId: query.user_id,
+      status: query.status,
+      cursor: query.cursor,
+    });
+    if (nextCursor !== null) {
       const next = new URLSearchParams();
-      for (const [key, value] of Object.entries({ ...query, cursor: last.id })) {
+      for (const [key, value] of Object.entries({ ...query, cursor: nextCursor })) {
         if (value !== undefined) next.set(key, String(value));
       }
       ctx.set('Link', `</tasks?${next}>; rel="next"`);

@@ -3,10 +3,11 @@ import pg from 'pg';
 import { projectDir } from '../src/config.ts';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { startBoss } from '../src/jobs/queue.ts';
 import type { Logger } from '../src/log.ts';
 
 /**
- * A fresh, migrated database named `name` for a benchmark: on the embedded Postgres (a data folder of
+ * A fresh database named `name` for a benchmark, with the migrations and pg-boss's schema: on the embedded Postgres (a data folder of
  * the benchmarks' own), or on BENCH_DATABASE_URL's server.
  */
 export async function benchDatabase(name: string, log: Logger): Promise<{ url: string; stop(): Promise<void> }> {
@@ -21,5 +22,8 @@ export async function benchDatabase(name: string, log: Logger): Promise<{ url: s
   await admin.end();
   const url = Object.assign(new URL(adminUrl), { pathname: `/${name}` }).toString();
   await migrate(url, log);
+  // pg-boss's schema and the queue, as the release step installs them.
+  const boss = await startBoss({ url, log, role: 'migrate', poolSize: 1 });
+  await boss.stop({ graceful: false });
   return { url, stop: async () => embedded?.stop() };
 }

@@ -7,54 +7,17 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config.ts';
-import { createDb } from '../src/db/pool.ts';
-import { signToken } from '../src/domain/users/tokens.ts';
-import { createApp } from '../src/http/app.ts';
-import { startEventHub } from '../src/http/eventHub.ts';
-import { createHttpServer } from '../src/http/server.ts';
-import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker, workerSettings } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
-import { createMetrics } from '../src/metrics.ts';
 import { benchDatabase } from './database.ts';
+import { startBenchService } from './service.ts';
 
 const config = loadConfig();
 const total = Number(process.env.BENCH_WATCH_TASKS ?? 200);
 const log = createLogger({ LOG_LEVEL: 'warn' });
 const database = await benchDatabase('task_manager_bench_watch', log);
-const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
-const db = await createDb(database.url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
-const boss = await startBoss({ url: database.url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE });
-const metrics = createMetrics('bench');
-const worker = await startWorker(boss, workerSettings(config, database.url), log, metrics);
-const events = await startEventHub({ url: database.url, db, log });
-const secret = 'bench-secret-that-is-at-least-32-characters';
-const http = createHttpServer(log);
-http.serve(
-  createApp({
-    db,
-    log,
-    accounts: { secret, expiresInSeconds: 3600, bcryptCost: 4 },
-    tasks: { db, boss, delaySeconds: 2 },
-    rateLimit: { authPerMinute: 1_000_000, loginFailures: 1_000_000 },
-    trustProxyHops: 0,
-    requestTimeoutMs: 5_000,
-    draining: http.draining,
-    metrics,
-    events,
-    watchLimits: { perUser: total + 10, perProcess: total + 10 },
-  }),
-);
-const base = `http://127.0.0.1:${await http.listen(0, '127.0.0.1')}`;
-const register = await fetch(`${base}/register`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ email: 'bench@example.com', password: 'password123' }),
-});
-const user = (await register.json()) as { id: number };
-const auth = {
-  authorization: `Bearer ${signToken({ id: user.id, role: 'user' }, { secret, expiresInSeconds: 3600 })}`,
-};
+const service = await startBenchService(database.url, config, log, { delaySeconds: 2, worker: true });
+const base = service.base;
+const auth = { authorization: service.authorization };
 
 const afterCommitMs: number[] = [];
 const watches: Promise<void>[] = [];
@@ -85,9 +48,5 @@ console.log(
     `p99 ${at(0.99)} ms, max ${sorted.at(-1)} ms, before completed_at: ${sorted.filter((ms) => ms < 0).length}`,
 );
 
-await events.close();
-await http.drain(0);
-await worker.stop();
-await boss.stop({ graceful: false });
-await db.end();
+await service.stop();
 await database.stop();

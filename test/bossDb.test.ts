@@ -67,3 +67,24 @@ test.serial('POST /tasks: a failure at commit, after both rows were written, lea
   t.deepEqual(reply.body, { error: { code: 'internal', message: 'internal error' } });
   t.deepEqual(await counts(), before);
 });
+
+test.serial(
+  'adapter: rows come back as node-postgres gives them to pg-boss (timestamps as Dates, int8 as strings)',
+  async (t) => {
+    const at = new Date('2026-11-24T10:00:00.123Z');
+    const { rows } = await bossDb(service.db).executeSql(
+      'select $1::timestamptz as at, $1::timestamp as local, 9007199254740993::int8 as big, 7::int4 as small, null::timestamptz as never',
+      [at],
+    );
+    const [row] = rows as { at: unknown; local: unknown; big: unknown; small: unknown; never: unknown }[];
+    t.true(row?.at instanceof Date);
+    t.is((row?.at as Date).toISOString(), at.toISOString());
+    t.true(row?.local instanceof Date);
+    t.is(row?.big, '9007199254740993', 'int8 exactly, as a string');
+    t.is(row?.small, 7);
+    t.is(row?.never, null);
+    // What pg-boss's instance registry does in a web process: read a timestamp, send it back.
+    const { rows: again } = await bossDb(service.db).executeSql('select $1::timestamptz as at', [row?.at]);
+    t.is((again[0] as { at: Date }).at.toISOString(), at.toISOString());
+  },
+);

@@ -12,7 +12,7 @@ export async function rawQuery(
   connection: CommonQueryMethods,
   text: string,
   values: readonly unknown[] = [],
-): Promise<{ rows: unknown[]; rowCount: number }> {
+): Promise<{ rows: unknown[]; rowCount: number; fields: readonly { name: string; dataTypeId: number }[] }> {
   const token = {
     type: Symbol.for('SLONIK_TOKEN_QUERY'),
     sql: text,
@@ -20,5 +20,5 @@ export async function rawQuery(
     parser: anyRow,
   } as unknown as QuerySqlToken<typeof anyRow>;
   const result = await connection.query(token);
-  return { rows: [...result.rows], rowCount: result.rowCount };
+  return { rows: [...result.rows], rowCount: result.rowCount, fields: result.fields };
 }

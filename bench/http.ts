@@ -1,0 +1,214 @@
+/**
+ * The API against the database's own ceiling, for `POST /tasks` (create) and `GET /tasks` (list, a user
+ * with 1,000 tasks, pages of 20), at concurrency 1, 16 and 64:
+ * - the API through HTTP (autocannon as a library): requests/s, p50 and p99 latency, errors;
+ * - the same statements sent from Node with plain `pg` (a pool of DATABASE_POOL_SIZE): operations/s;
+ * - the same statements run by pgbench, where it is installed: transactions/s.
+ * Each round runs every side once, and rounds repeat (BENCH_ROUNDS, default 3), so a noisy machine slows
+ * all sides alike; medians are reported. Prints a markdown table and writes .artifacts/bench-http.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { loadConfig, projectDir } from '../src/config.ts';
+import { COMPLETE_TASK } from '../src/jobs/queue.ts';
+import { createLogger } from '../src/log.ts';
+import { benchDatabase } from './database.ts';
+import { startBenchService } from './service.ts';
+
+const config = loadConfig();
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const concurrencies = [1, 16, 64];
+const log = createLogger({ LOG_LEVEL: 'warn' });
+const database = await benchDatabase('task_manager_bench_http', log);
+const service = await startBenchService(database.url, config, log, { delaySeconds: 120, worker: false });
+const progress = (text: string) => process.stderr.write(`\r\x1b[K${text}`);
+
+// The list user: 1,000 tasks.
+for (let i = 0; i < 1_000; i += 50) {
+  await Promise.all(
+    Array.from({ length: 50 }, () =>
+      fetch(`${service.base}/tasks`, {
+        method: 'POST',
+        headers: { authorization: service.authorization, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'seed' }),
+      }),
+    ),
+  );
+}
+
+// The statements of a request, as the service sends them: the task insert, then pg-boss's own job insert.
+const insertTask = `insert into tasks (user_id, title, description, job_id, due_at)
+  values ($1, 'bench', '', $2, date_trunc('milliseconds', now() + make_interval(secs => 120)))
+  returning id, due_at`;
+const listTasks = `select id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id
+  from tasks where user_id = $1 order by id desc limit 21`;
+const plain = new pg.Pool({ connectionString: database.url, max: config.DATABASE_POOL_SIZE });
+let jobSql: { text: string; values: unknown[] } | null = null;
+const createWithPg = async () => {
+  const client = await plain.connect();
+  try {
+    await client.query('begin');
+    const jobId = crypto.randomUUID();
+    const { rows } = await client.query(insertTask, [service.userId, jobId]);
+    await service.boss.send(
+      COMPLETE_TASK,
+      { taskId: rows[0].id },
+      {
+        id: jobId,
+        startAfter: rows[0].due_at,
+        db: {
+          executeSql: async (text: string, values: unknown[] = []) => {
+            jobSql ??= { text, values };
+            return client.query(text, values);
+          },
+        },
+      },
+    );
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+};
+const listWithPg = () => plain.query(listTasks, [service.userId]);
+
+/** Operations per second of `operation` run by `concurrency` loops for `seconds`. */
+async function loops(concurrency: number, operation: () => Promise<unknown>) {
+  const until = performance.now() + seconds * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        await operation();
+        done++;
+      }
+    }),
+  );
+  return done / seconds;
+}
+
+async function api(concurrency: number, method: 'POST' | 'GET') {
+  const result = await autocannon({
+    url: method === 'POST' ? `${service.base}/tasks` : `${service.base}/tasks?limit=20`,
+    method,
+    connections: concurrency,
+    duration: seconds,
+    headers: { authorization: service.authorization, 'content-type': 'application/json' },
+    ...(method === 'POST' && { body: JSON.stringify({ title: 'bench' }) }),
+  });
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+/** pgbench with a script file, at `concurrency` clients: transactions per second (null without pgbench). */
+async function pgbench(script: string, concurrency: number): Promise<number | null> {
+  try {
+    execFileSync('pgbench', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'pgbench-'));
+  const file = path.join(dir, 'script.sql');
+  await writeFile(file, script);
+  const out = execFileSync(
+    'pgbench',
+    [
+      '-n',
+      '-c',
+      String(concurrency),
+      '-j',
+      String(Math.min(concurrency, 2)),
+      '-T',
+      String(seconds),
+      '-f',
+      file,
+      database.url,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+}
+
+await createWithPg(); // captures pg-boss's job insert for the pgbench script
+const captured = jobSql as { text: string; values: unknown[] } | null;
+if (!captured || captured.values.length !== 1)
+  throw new Error("pg-boss's job insert changed shape: update bench/http.ts");
+// pgbench: the task insert hands its generated job id to pg-boss's statement (\gset), in one transaction.
+// pgbench replaces :job_id even inside the JSON literal, where the captured job's id stood.
+const capturedJson = typeof captured.values[0] === 'string' ? captured.values[0] : JSON.stringify(captured.values[0]);
+const capturedId = (JSON.parse(capturedJson) as { id?: string }[])[0]?.id ?? '';
+if (!capturedId) throw new Error("pg-boss's job insert carries no id: update bench/http.ts");
+const jobJson = capturedJson.replaceAll(capturedId, ':job_id').replaceAll("'", "''");
+const createScript = `BEGIN;
+insert into tasks (user_id, title, description, job_id, due_at) values (${service.userId}, 'bench', '', gen_random_uuid(), date_trunc('milliseconds', now() + make_interval(secs => 120))) returning job_id \\gset
+${captured.text.replace('$1', `'${jobJson}'`).replace(/\s+/g, ' ').trim()};
+COMMIT;
+`;
+const listScript = `${listTasks.replace('$1', String(service.userId))};\n`;
+
+type Sample = { api: Awaited<ReturnType<typeof api>>; pg: number; pgbench: number | null };
+const samples = new Map<string, Sample[]>();
+for (let round = 1; round <= rounds; round++) {
+  for (const concurrency of concurrencies) {
+    for (const [name, method, viaPg, script] of [
+      ['create', 'POST', createWithPg, createScript],
+      ['list', 'GET', listWithPg, listScript],
+    ] as const) {
+      progress(`round ${round}/${rounds}: ${name} at concurrency ${concurrency}`);
+      const sample = {
+        api: await api(concurrency, method),
+        pg: await loops(concurrency, viaPg),
+        pgbench: await pgbench(script, concurrency),
+      };
+      const key = `${name} ${concurrency}`;
+      samples.set(key, [...(samples.get(key) ?? []), sample]);
+    }
+  }
+}
+progress('');
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+const rows = [...samples].map(([key, list]) => {
+  const [operation, concurrency] = key.split(' ');
+  const row = {
+    operation,
+    concurrency: Number(concurrency),
+    apiPerSecond: median(list.map((s) => s.api.rps)),
+    p50Ms: median(list.map((s) => s.api.p50)),
+    p99Ms: median(list.map((s) => s.api.p99)),
+    errors: list.reduce((sum, s) => sum + s.api.errors, 0),
+    pgPerSecond: median(list.map((s) => s.pg)),
+    pgbenchPerSecond: list[0]?.pgbench === null ? null : median(list.map((s) => s.pgbench ?? Number.NaN)),
+  };
+  return row;
+});
+const ratio = (a: number, b: number | null) => (b ? (a / b).toFixed(2) : 'n/a');
+console.log(
+  `\nPOST /tasks and GET /tasks against their ceilings: ${rounds} interleaved rounds of ${seconds} s, medians; ` +
+    `PostgreSQL ${process.env.BENCH_DATABASE_URL ? '(BENCH_DATABASE_URL)' : 'embedded'}, API pool ${config.DATABASE_POOL_SIZE}\n`,
+);
+console.log(
+  '| operation | concurrency | API req/s | p50 ms | p99 ms | errors | plain pg ops/s | pgbench tps | API / pg | API / pgbench |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const row of rows) {
+  console.log(
+    `| ${row.operation} | ${row.concurrency} | ${row.apiPerSecond.toFixed(0)} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ` +
+      `${row.pgPerSecond.toFixed(0)} | ${row.pgbenchPerSecond?.toFixed(0) ?? 'n/a'} | ${ratio(row.apiPerSecond, row.pgPerSecond)} | ` +
+      `${ratio(row.apiPerSecond, row.pgbenchPerSecond)} |`,
+  );
+}
+await mkdir(path.join(projectDir, '.artifacts'), { recursive: true });
+await writeFile(path.join(projectDir, '.artifacts', 'bench-http.json'), `${JSON.stringify(rows, null, 2)}\n`);
+
+await plain.end();
+await service.stop();
+await database.stop();

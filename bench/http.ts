@@ -139,8 +139,7 @@ async function pgbench(script: string, concurrency: number): Promise<number | nu
 
 await createWithPg(); // captures pg-boss's job insert for the pgbench script
 const captured = jobSql as { text: string; values: unknown[] } | null;
-if (!captured || captured.values.length !== 1)
-  throw new Error("pg-boss's job insert changed shape: update bench/http.ts");
+if (captured?.values.length !== 1) throw new Error("pg-boss's job insert changed shape: update bench/http.ts");
 // pgbench: the task insert hands its generated job id to pg-boss's statement (\gset), in one transaction.
 // pgbench replaces :job_id even inside the JSON literal, where the captured job's id stood.
 const capturedJson = typeof captured.values[0] === 'string' ? captured.values[0] : JSON.stringify(captured.values[0]);

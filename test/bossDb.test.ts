@@ -77,8 +77,8 @@ test.serial(
       [at],
     );
     const [row] = rows as { at: unknown; local: unknown; big: unknown; small: unknown; never: unknown }[];
-    t.true(row?.at instanceof Date);
-    t.is((row?.at as Date).toISOString(), at.toISOString());
+    if (!(row?.at instanceof Date)) return t.fail(`a ${typeof row?.at}, not a Date`);
+    t.is(row.at.toISOString(), at.toISOString());
     t.true(row?.local instanceof Date);
     t.is(row?.big, '9007199254740993', 'int8 exactly, as a string');
     t.is(row?.small, 7);

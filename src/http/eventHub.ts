@@ -1,4 +1,5 @@
 import type { DatabasePool } from 'slonik';
+import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
 import { currentCursor, type EventCursor, isAfter, readEvents, type TaskEvent } from '../domain/tasks/events.ts';
 import type { Logger } from '../log.ts';
@@ -52,32 +53,24 @@ export async function startEventHub({
   let starting: Promise<void> | null = null;
   let expected: EventCursor | null = null; // the newest event a notification announced
   let closed = false;
-  let pumping: Promise<void> | null = null;
-  let again = false;
   let retry: NodeJS.Timeout | undefined;
   let withheldDelayMs = 50;
 
-  const pump = (): Promise<void> => {
-    if (pumping) {
-      again = true;
-      return pumping;
-    }
-    pumping = (async () => {
+  /** Reads the new events once for every watcher; notifications that come meanwhile cost one more read. */
+  const pump = coalesce(async () => {
+    try {
+      // Only ordered watchers (streams) need the table read.
+      if (closed || !cursor || ![...watchers].some((watcher) => watcher.onEvent)) return;
+      let rows: readonly TaskEvent[];
       do {
-        again = false;
-        // Only ordered watchers (streams) need the table read.
-        if (closed || !cursor || ![...watchers].some((watcher) => watcher.onEvent)) break;
-        let rows: readonly TaskEvent[];
-        do {
-          rows = await readEvents(db, cursor, {}, BATCH);
-          for (const event of rows) {
-            cursor = { tx: event.tx, id: event.id };
-            for (const watcher of watchers) {
-              if (watcher.userId === null || watcher.userId === event.user_id) watcher.onEvent?.(event);
-            }
+        rows = await readEvents(db, cursor, {}, BATCH);
+        for (const event of rows) {
+          cursor = { tx: event.tx, id: event.id };
+          for (const watcher of watchers) {
+            if (watcher.userId === null || watcher.userId === event.user_id) watcher.onEvent?.(event);
           }
-        } while (rows.length === BATCH);
-      } while (again);
+        }
+      } while (rows.length === BATCH);
       // An announced event is held back while an older transaction still runs: look again, less and less
       // often (50 ms doubling to 1 s) until it is through.
       if (expected && cursor && isAfter(expected, cursor) && !closed && watchers.size > 0) {
@@ -87,13 +80,10 @@ export async function startEventHub({
       } else {
         withheldDelayMs = 50;
       }
-    })()
-      .catch((error: unknown) => log.warn({ err: error }, 'reading task events failed; the next notification retries'))
-      .finally(() => {
-        pumping = null;
-      });
-    return pumping;
-  };
+    } catch (error) {
+      log.warn({ err: error }, 'reading task events failed; the next notification retries');
+    }
+  });
 
   // Listening before anyone watches: a watcher never waits for a notification sent before LISTEN. When the
   // database is not there yet, the hub keeps trying in the background.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
 import type { Logger } from '../log.ts';
 import { type Boss, COMPLETE_TASK } from './queue.ts';
@@ -38,8 +39,6 @@ export async function startWakeTimer(options: {
   let timer: NodeJS.Timeout | undefined;
   let debounce: NodeJS.Timeout | undefined;
   let stopped = false;
-  let reading: Promise<void> | null = null;
-  let again = false;
 
   const wake = () => {
     if (stopped) return;
@@ -47,35 +46,24 @@ export async function startWakeTimer(options: {
     void arm(); // and wait for the next one
   };
 
-  const arm = (): Promise<void> => {
-    if (reading) {
-      again = true;
-      return reading;
+  /** Reads the next due time and arms the timer; notifications that come meanwhile cost one more read. */
+  const arm = coalesce(async () => {
+    try {
+      const { rows } = await boss.getDb().executeSql(NEXT_DUE_SQL, [COMPLETE_TASK]);
+      const waitMs = nextDue.parse(rows[0] ?? { wait_ms: null }).wait_ms;
+      clearTimeout(timer);
+      if (stopped) return;
+      // One millisecond late rather than early: pg-boss fetches jobs whose start_after has passed.
+      timer = setTimeout(
+        waitMs === null ? () => void arm() : wake,
+        Math.min((waitMs ?? MAX_SLEEP_MS) + 1, MAX_SLEEP_MS),
+      );
+    } catch (error) {
+      log.warn({ err: error }, 'reading the next due time failed; trying again in a second');
+      clearTimeout(timer);
+      if (!stopped) timer = setTimeout(() => void arm(), 1_000);
     }
-    reading = (async () => {
-      do {
-        again = false;
-        const { rows } = await boss.getDb().executeSql(NEXT_DUE_SQL, [COMPLETE_TASK]);
-        const waitMs = nextDue.parse(rows[0] ?? { wait_ms: null }).wait_ms;
-        clearTimeout(timer);
-        if (stopped) return;
-        // One millisecond late rather than early: pg-boss fetches jobs whose start_after has passed.
-        timer = setTimeout(
-          waitMs === null ? () => void arm() : wake,
-          Math.min((waitMs ?? MAX_SLEEP_MS) + 1, MAX_SLEEP_MS),
-        );
-      } while (again);
-    })()
-      .catch((error: unknown) => {
-        log.warn({ err: error }, 'reading the next due time failed; trying again in a second');
-        clearTimeout(timer);
-        if (!stopped) timer = setTimeout(() => void arm(), 1_000);
-      })
-      .finally(() => {
-        reading = null;
-      });
-    return reading;
-  };
+  });
 
   const listener = await listen({
     url: options.listenUrl,
@@ -94,7 +82,7 @@ export async function startWakeTimer(options: {
       stopped = true;
       clearTimeout(timer);
       clearTimeout(debounce);
-      await reading;
+      await arm.idle();
       await listener.close();
     },
   };

@@ -63,6 +63,16 @@ export async function createTask(
 }
 
 /**
+ * An admin may see (list, watch) any user's tasks; anyone else only their own.
+ * @throws AppError 403 for another user's tasks asked by a non-admin.
+ */
+export function assertMaySeeTasksOf(actor: Actor, userId: number | undefined): void {
+  if (userId !== undefined && actor.role !== 'admin' && userId !== actor.id) {
+    throw forbidden("only an admin may see other users' tasks");
+  }
+}
+
+/**
  * One page of tasks, newest first, and the cursor of the next page (null on the last one). An admin
  * lists everyone's (or one user's); anyone else their own.
  * @throws AppError 403 when a non-admin asks for another user's tasks.
@@ -72,9 +82,7 @@ export async function listTaskPage(
   actor: Actor,
   query: { limit: number; userId?: number | undefined; status?: TaskStatus | undefined; cursor?: number | undefined },
 ): Promise<{ tasks: Task[]; nextCursor: number | null }> {
-  if (query.userId !== undefined && actor.role !== 'admin' && query.userId !== actor.id) {
-    throw forbidden("only an admin may list other users' tasks");
-  }
+  assertMaySeeTasksOf(actor, query.userId);
   const rows = await listTasks(deps.db, actor, {
     limit: query.limit + 1, // one more than asked tells whether there is a next page
     ...(query.userId !== undefined && { userId: query.userId }),

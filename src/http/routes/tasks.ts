@@ -1,8 +1,15 @@
 import http from 'node:http';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { createTask, deleteTask, getTask, listTaskPage, updateTask } from '../../domain/tasks/tasks.ts';
-import { AppError, forbidden, notFound } from '../../errors.ts';
+import {
+  assertMaySeeTasksOf,
+  createTask,
+  deleteTask,
+  getTask,
+  listTaskPage,
+  updateTask,
+} from '../../domain/tasks/tasks.ts';
+import { AppError, notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createTaskBody, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
@@ -74,9 +81,7 @@ export function taskRoutes(
   router.get('/events', auth, async (ctx) => {
     const actor = actorOf(ctx);
     const query = validate(taskEventsQuery, ctx.query);
-    if (query.user_id !== undefined && actor.role !== 'admin' && query.user_id !== actor.id) {
-      throw forbidden("only an admin may watch other users' tasks");
-    }
+    assertMaySeeTasksOf(actor, query.user_id);
     if (events.closed) throw new AppError(503, 'unavailable', 'shutting down');
     await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id));
   });

@@ -32,9 +32,6 @@ function toAppError(error: unknown): AppError {
   ) {
     return new AppError(503, 'unavailable', 'the database is unavailable, try again shortly');
   }
-  // The rate limiter throws a 429 (Retry-After is already set).
-  if (err?.status === 429)
-    return new AppError(429, 'rate_limited', 'too many requests: retry after the Retry-After seconds');
   // Errors raised by the body parser (co-body, raw-body, inflation) carry a status; zlib's do not.
   if (err?.status === 415) {
     return new AppError(

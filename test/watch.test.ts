@@ -199,6 +199,27 @@ test('open waits and streams are capped per user (429), and a client that vanish
     [200, 200],
   );
   for (const stream of again) await stream.close();
+
+  // A long-poll whose client leaves frees its place too: afterwards, both places open again.
+  const controller = new AbortController();
+  const leaving = fetch(`${service.baseUrl}/tasks/${task.id}`, {
+    headers: { authorization: `Bearer ${token}`, prefer: 'wait=60' },
+    signal: controller.signal,
+  }).catch(() => null);
+  await sleep(300);
+  controller.abort();
+  await leaving;
+  const afterWait = await eventually(async () => {
+    const pair = [
+      await openStream(`${service.baseUrl}/tasks/events`, token),
+      await openStream(`${service.baseUrl}/tasks/events`, token),
+    ];
+    if (pair.every((stream) => stream.response.status === 200)) return pair;
+    for (const stream of pair) await stream.close();
+    return false;
+  }, 5_000);
+  t.is(afterWait.length, 2);
+  for (const stream of afterWait) await stream.close();
 });
 
 test('a stream ends at once on SIGTERM, and resumes across a restart of the web process without a gap', async (t) => {

@@ -35,9 +35,9 @@ export const workerSettings = (
 });
 
 /**
- * Works the task-completion queue. Each batch completes its tasks and its jobs in one transaction (see
- * `completeTasksOfJobs`), and is logged only once that has committed. A failure rolls the whole batch
- * back; pg-boss retries its jobs with backoff. A reconciliation pass runs at start and then every
+ * Works the task-completion queue. Each batch completes its tasks in one statement (see
+ * `completeTasksOfJobs`), logged only once it has committed; pg-boss then completes the jobs. A failure
+ * changes nothing, and pg-boss retries the batch's jobs with backoff. A reconciliation pass runs at start and then every
  * `reconcileIntervalSeconds`.
  */
 export async function startWorker(

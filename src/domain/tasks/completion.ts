@@ -33,18 +33,17 @@ async function inTransaction<T>(boss: Boss, work: (db: Db) => Promise<T>): Promi
 }
 
 /**
- * Completes the pending tasks of these jobs and the jobs themselves in ONE transaction, and resolves with
- * the tasks it completed (id, and how late after `due_at`) once that transaction has committed. A job whose task is gone or
- * already completed completes and changes nothing, so no task is ever completed twice.
+ * Completes the pending tasks of these jobs in ONE statement (so one transaction of its own) on pg-boss's
+ * pool, and resolves with the tasks it completed (id, and how late after `due_at`) once it has committed.
+ * pg-boss completes the jobs when the handler returns. A worker that dies in between leaves the jobs
+ * active; they are retried after the heartbeat, and the retry completes nothing twice: a job whose task is
+ * gone or already completed changes nothing.
  */
-export function completeTasksOfJobs(boss: Boss, jobIds: string[]): Promise<Completed[]> {
-  return inTransaction(boss, async (db) => {
-    const { rows } = await db.executeSql(completeTasksOfJobsSql, [jobIds]);
-    await boss.complete(COMPLETE_TASK, jobIds, null, { db });
-    return rows.map((row: unknown) => {
-      const { id, lateness_seconds } = completedRow.parse(row);
-      return { id, latenessSeconds: lateness_seconds };
-    });
+export async function completeTasksOfJobs(boss: Boss, jobIds: string[]): Promise<Completed[]> {
+  const { rows } = await boss.getDb().executeSql(completeTasksOfJobsSql, [jobIds]);
+  return rows.map((row: unknown) => {
+    const { id, lateness_seconds } = completedRow.parse(row);
+    return { id, latenessSeconds: lateness_seconds };
   });
 }
 

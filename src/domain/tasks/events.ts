@@ -54,14 +54,14 @@ export function readEvents(
     limit ${limit}`);
 }
 
+const txRow = z.object({ tx: z.string() });
+
 /**
  * Where a reader that wants only what happens from now on starts: before every transaction still
  * running. (It may also see a few events that committed just before, never miss one after.)
  */
 export async function currentCursor(db: CommonQueryMethods): Promise<EventCursor> {
-  const tx = await db.oneFirst(
-    sql.type(z.object({ tx: z.string() }))`select pg_snapshot_xmin(pg_current_snapshot())::text as tx`,
-  );
+  const tx = await db.oneFirst(sql.type(txRow)`select pg_snapshot_xmin(pg_current_snapshot())::text as tx`);
   return { tx: BigInt(tx), id: 0 };
 }
 

@@ -4,6 +4,8 @@ import type { Task } from './task.ts';
 
 /** The response as it was first sent: our own JSON, written by `claimIdempotencyKey`. */
 const storedTask = z.custom<Task>((value) => typeof value === 'object' && value !== null && 'id' in value);
+const claimedRow = z.object({ claimed: z.boolean() });
+const storedRow = z.object({ fingerprint: z.string(), response: storedTask });
 
 /**
  * Records the response under (user, key), or takes over a record older than 24 hours. False when a live
@@ -13,7 +15,7 @@ export async function claimIdempotencyKey(
   db: CommonQueryMethods,
   entry: { userId: number; key: string; fingerprint: string; task: Task },
 ): Promise<boolean> {
-  const claimed = await db.maybeOne(sql.type(z.object({ claimed: z.boolean() }))`
+  const claimed = await db.maybeOne(sql.type(claimedRow)`
     insert into idempotency_keys (user_id, key, fingerprint, response)
     values (${entry.userId}, ${entry.key}, ${entry.fingerprint}, ${sql.jsonb(entry.task)})
     on conflict (user_id, key) do update
@@ -24,7 +26,7 @@ export async function claimIdempotencyKey(
 }
 
 export function findIdempotentResponse(db: CommonQueryMethods, userId: number, key: string) {
-  return db.maybeOne(sql.type(z.object({ fingerprint: z.string(), response: storedTask }))`
+  return db.maybeOne(sql.type(storedRow)`
     select fingerprint, response from idempotency_keys
     where user_id = ${userId} and key = ${key} and created_at >= now() - interval '24 hours'`);
 }

@@ -62,8 +62,10 @@ export function markTaskCompleted(db: CommonQueryMethods, id: number) {
     returning ${columns}`);
 }
 
+const deletedRow = z.object({ id: z.bigint() });
+
 export function deleteTaskRow(db: CommonQueryMethods, id: number) {
-  return db.query(sql.type(z.object({ id: z.bigint() }))`delete from tasks where id = ${id} returning id`);
+  return db.query(sql.type(deletedRow)`delete from tasks where id = ${id} returning id`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { PgBoss } from 'pg-boss';
+import { completeTasksOfJobs } from '../src/domain/tasks/completion.ts';
 import { COMPLETE_TASK, startBoss } from '../src/jobs/queue.ts';
 import { startWorker } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
@@ -69,6 +70,49 @@ test('jobs claimed by a worker that dies are taken over in about 15 s, and each 
     ids,
     'each task completed exactly once',
   );
+});
+
+test('a worker that dies after completing its tasks, before pg-boss completes their jobs: the retried jobs complete and change nothing', async (t) => {
+  const web = await startService({ delaySeconds: 1 });
+  t.teardown(() => web.stop());
+  const { token } = await signUp(web.api);
+  const ids: number[] = [];
+  for (let i = 0; i < 3; i++) ids.push((await web.api.post('/tasks', { title: `half done ${i}` }, token)).body.id);
+  await sleep(1_200);
+
+  // A worker claims the due jobs, runs the batch's statement (committed), then dies before pg-boss's complete.
+  const doomed = new PgBoss({ connectionString: web.databaseUrl, schema: 'pgboss', supervise: false, schedule: false });
+  await doomed.start();
+  const claimed = await doomed.fetch(COMPLETE_TASK, { batchSize: 10 });
+  t.is(claimed.length, 3);
+  const done = await completeTasksOfJobs(
+    doomed,
+    claimed.map((job) => job.id),
+  );
+  t.deepEqual(
+    done.map((task) => task.id).sort((a, b) => a - b),
+    ids,
+  );
+  await doomed.stop({ graceful: false });
+  const before = await tasksOf(web.databaseUrl, ids);
+  t.true(before.every((row) => row.status === 'completed'));
+
+  const worker = await startWorkerProcessLike(web.databaseUrl);
+  t.teardown(() => worker.stop());
+  const jobs = await eventually(async () => {
+    const rows = await query<{ state: string; retry_count: number }>(
+      web.databaseUrl,
+      'select state, retry_count from pgboss.job where name = $1 and id = any($2)',
+      [COMPLETE_TASK, before.map((row) => row.job_id)],
+    );
+    return rows.length === 3 && rows.every((row) => row.state === 'completed') && rows;
+  }, 40_000);
+  t.true(
+    jobs.every((job) => job.retry_count >= 1),
+    'each job was retried after the dead worker',
+  );
+  t.deepEqual(await tasksOf(web.databaseUrl, ids), before, 'the retries changed no task');
+  t.deepEqual(completedIds(worker.lines), [], 'and completed none a second time');
 });
 
 test('a completion is logged only after its transaction commits', async (t) => {

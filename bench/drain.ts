@@ -6,55 +6,28 @@
  * Rounds interleave (BENCH_ROUNDS, default 2); medians. Then each role's resident memory, idle, and a
  * worker's at its peak during a drain.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { loadConfig, projectDir } from '../src/config.ts';
+import { loadConfig } from '../src/config.ts';
 import { COMPLETE_TASK, startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
+import { median, progress, writeReport } from './report.ts';
+import { rssMiB, startRole } from './roles.ts';
 
 const config = loadConfig();
 const total = Number(process.env.BENCH_DRAIN_TASKS ?? 10_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const log = createLogger({ LOG_LEVEL: 'warn' });
-const progress = (text: string) => process.stderr.write(`\r\x1b[K${text}`);
-const JWT_SECRET = 'bench-secret-that-is-at-least-32-characters';
 
-/** Resident memory of a process, in MiB (Linux). */
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
-}
+/**
+ * Seconds from seeding until the tasks come due: time for the worker processes to boot first, so that a
+ * process still starting (compiling, connecting) never shares the CPU with the drain being measured.
+ */
+const DUE_IN_SECONDS = 8;
 
-/** A role as the Procfile starts it; resolves once it says it is up. */
-async function startRole(role: string, url: string, readyMessage: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), role], {
-    cwd: projectDir,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATABASE_URL: url, JWT_SECRET, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      if (buffer.includes(readyMessage)) resolve();
-      if (buffer.length > 100_000) buffer = buffer.slice(-10_000);
-    });
-    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-  });
-  return child;
-}
-
-const stop = async (child: ChildProcess) => {
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-};
-
-/** A fresh database with `total` pending tasks whose jobs are all due now. */
+/** A fresh database with `total` pending tasks whose jobs all come due at once, DUE_IN_SECONDS from now. */
 async function seededDatabase() {
   const database = await benchDatabase('task_manager_bench_drain', log);
   const client = new pg.Client(database.url);
@@ -62,10 +35,11 @@ async function seededDatabase() {
   const user = await client.query<{ id: string }>(
     `insert into users (email, password_hash) values ('drain@example.com', 'x') returning id`,
   );
-  const tasks = await client.query<{ id: string; job_id: string }>(
+  const tasks = await client.query<{ id: string; job_id: string; due_at: Date }>(
     `insert into tasks (user_id, title, job_id, due_at)
-     select $1, 'drain ' || n, gen_random_uuid(), now() from generate_series(1, $2) n returning id, job_id`,
-    [user.rows[0]?.id, total],
+     select $1, 'drain ' || n, gen_random_uuid(), date_trunc('milliseconds', now() + make_interval(secs => $3))
+     from generate_series(1, $2) n returning id, job_id, due_at`,
+    [user.rows[0]?.id, total, DUE_IN_SECONDS],
   );
   await client.end();
   const boss = await startBoss({ url: database.url, log, role: 'migrate', poolSize: 2 });
@@ -73,14 +47,14 @@ async function seededDatabase() {
     const chunk = tasks.rows.slice(i, i + 1_000);
     await boss.insert(
       COMPLETE_TASK,
-      chunk.map((task) => ({ id: task.job_id, data: { taskId: Number(task.id) } })),
+      chunk.map((task) => ({ id: task.job_id, data: { taskId: Number(task.id) }, startAfter: task.due_at })),
     );
   }
   await boss.stop({ graceful: false });
   return database;
 }
 
-/** Completions per second of `workers` worker processes, and the highest resident memory one reached. */
+/** Completions per second of `workers` worker processes, and the most memory and connections one held. */
 async function drainWithWorkers(workers: number) {
   const database = await seededDatabase();
   const children = await Promise.all(
@@ -88,12 +62,15 @@ async function drainWithWorkers(workers: number) {
   );
   const client = new pg.Client(database.url);
   await client.connect();
-  let peak = 0;
+  let peakMiB = 0;
+  let peakConnections = 0;
   for (;;) {
-    for (const child of children) peak = Math.max(peak, await rssMiB(child.pid ?? 0));
-    const { rows } = await client.query<{ left: number }>(
-      `select count(*)::int as left from tasks where status = 'pending'`,
+    for (const { child } of children) peakMiB = Math.max(peakMiB, await rssMiB(child.pid ?? 0));
+    const { rows } = await client.query<{ left: number; connections: number }>(
+      `select (select count(*)::int from tasks where status = 'pending') as left,
+              (select count(*)::int from pg_stat_activity where application_name = 'task-manager-worker') as connections`,
     );
+    peakConnections = Math.max(peakConnections, rows[0]?.connections ?? 0);
     if (rows[0]?.left === 0) break;
     await sleep(100);
   }
@@ -101,9 +78,10 @@ async function drainWithWorkers(workers: number) {
     `select extract(epoch from max(completed_at) - min(completed_at))::float8 as seconds from tasks`,
   );
   await client.end();
-  await Promise.all(children.map(stop));
+  await Promise.all(children.map((child) => child.stop()));
   await database.stop();
-  return { perSecond: total / (rows[0]?.seconds || Number.NaN), peakMiB: peak };
+  // Per worker process: the connections of all of them, shared out.
+  return { perSecond: total / (rows[0]?.seconds || Number.NaN), peakMiB, peakConnections: peakConnections / workers };
 }
 
 /** Completions per second of pg-boss alone: an empty handler, the worker's batch size and pool. */
@@ -148,26 +126,27 @@ async function drainPgBossAlone() {
   return total / (rows[0]?.seconds || Number.NaN);
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const one: number[] = [];
 const two: number[] = [];
 const alone: number[] = [];
-const peaks: number[] = [];
+const peaks: { peakMiB: number; peakConnections: number }[] = [];
 for (let round = 1; round <= rounds; round++) {
   progress(`round ${round}/${rounds}: one worker process`);
   const single = await drainWithWorkers(1);
   one.push(single.perSecond);
-  peaks.push(single.peakMiB);
+  peaks.push(single);
   progress(`round ${round}/${rounds}: pg-boss alone`);
   alone.push(await drainPgBossAlone());
   progress(`round ${round}/${rounds}: two worker processes`);
   two.push((await drainWithWorkers(2)).perSecond);
 }
 
-progress('idle memory of each role');
-const idle: Record<string, number> = {};
+progress('idle footprint of each role');
+const idle: Record<string, { rssMiB: number; connections: number }> = {};
 {
   const database = await benchDatabase('task_manager_bench_drain', log);
+  const client = new pg.Client(database.url);
+  await client.connect();
   for (const [role, ready] of [
     ['web', 'listening on'],
     ['worker', 'worker started'],
@@ -175,13 +154,32 @@ const idle: Record<string, number> = {};
   ] as const) {
     const child = await startRole(role, database.url, ready);
     await sleep(2_000);
-    idle[role] = await rssMiB(child.pid ?? 0);
-    await stop(child);
+    const { rows } = await client.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where application_name = $1`,
+      [`task-manager-${role}`],
+    );
+    idle[role] = { rssMiB: await rssMiB(child.child.pid ?? 0), connections: rows[0]?.n ?? 0 };
+    await child.stop();
   }
+  await client.end();
   await database.stop();
 }
 progress('');
 
+const figures = {
+  tasks: total,
+  rounds,
+  batchSize: config.WORKER_BATCH_SIZE,
+  poolSize: config.WORKER_POOL_SIZE,
+  oneWorkerPerSecond: median(one),
+  twoWorkersPerSecond: median(two),
+  pgBossAlonePerSecond: median(alone),
+  idle,
+  workerPeak: {
+    rssMiB: median(peaks.map((peak) => peak.peakMiB)),
+    connections: Math.max(...peaks.map((peak) => peak.peakConnections)),
+  },
+};
 console.log(
   `\nDrain of ${total} due tasks, ${rounds} interleaved rounds, medians (batch ${config.WORKER_BATCH_SIZE}, pool ${config.WORKER_POOL_SIZE}):\n`,
 );
@@ -191,6 +189,9 @@ console.log(`| one worker process | ${median(one).toFixed(0)} | ${(median(one) /
 console.log(`| two worker processes | ${median(two).toFixed(0)} | ${(median(two) / median(alone)).toFixed(2)} |`);
 console.log(`| pg-boss alone, empty handler | ${median(alone).toFixed(0)} | 1.00 |`);
 console.log(
-  `\nResident memory: web ${idle.web?.toFixed(0)} MiB, worker ${idle.worker?.toFixed(0)} MiB, all-in-one ${idle.all?.toFixed(0)} MiB idle; ` +
-    `a worker at its peak during the drain ${median(peaks).toFixed(0)} MiB.`,
+  `\nIdle: ${Object.entries(idle)
+    .map(([role, { rssMiB, connections }]) => `${role} ${rssMiB.toFixed(0)} MiB and ${connections} connections`)
+    .join(', ')}; ` +
+    `a worker at its peak during the drain ${figures.workerPeak.rssMiB.toFixed(0)} MiB and ${figures.workerPeak.connections} connections.`,
 );
+await writeReport('drain', figures);

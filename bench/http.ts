@@ -1,23 +1,27 @@
 /**
  * The API against the database's own ceiling, for `POST /tasks` (create) and `GET /tasks` (list, a user
  * with 1,000 tasks, pages of 20), at concurrency 1, 16 and 64:
- * - the API through HTTP (autocannon as a library): requests/s, p50 and p99 latency, errors;
+ * - the API through HTTP (autocannon as a library) against a web process started as the Procfile starts
+ *   it, so the load generator and the service never share a CPU's time in one process: requests/s, p50
+ *   and p99 latency, errors;
  * - the same statements sent from Node with plain `pg` (a pool of DATABASE_POOL_SIZE): operations/s;
  * - the same statements run by pgbench, where it is installed: transactions/s.
  * Each round runs every side once, and rounds repeat (BENCH_ROUNDS, default 3), so a noisy machine slows
  * all sides alike; medians are reported. Prints a markdown table and writes .artifacts/bench-http.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { loadConfig, projectDir } from '../src/config.ts';
-import { COMPLETE_TASK } from '../src/jobs/queue.ts';
+import { loadConfig } from '../src/config.ts';
+import { signToken } from '../src/domain/users/tokens.ts';
+import { COMPLETE_TASK, startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
-import { startBenchService } from './service.ts';
+import { median, progress, writeReport } from './report.ts';
+import { BENCH_JWT_SECRET, rssMiB, startRole } from './roles.ts';
 
 const config = loadConfig();
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -25,22 +29,36 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const concurrencies = [1, 16, 64];
 const log = createLogger({ LOG_LEVEL: 'warn' });
 const database = await benchDatabase('task_manager_bench_http', log);
-const service = await startBenchService(database.url, config, log, { delaySeconds: 120, worker: false });
-const progress = (text: string) => process.stderr.write(`\r\x1b[K${text}`);
+const web = await startRole('web', database.url, 'listening on');
+const base = `http://127.0.0.1:${web.port}`;
+/** A new account and a token for it. */
+async function user(email: string) {
+  const registered = await fetch(`${base}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'password123' }),
+  });
+  const id = ((await registered.json()) as { id: number }).id;
+  const token = signToken({ id, role: 'user' }, { secret: BENCH_JWT_SECRET, expiresInSeconds: 3600 });
+  return { id, authorization: `Bearer ${token}` };
+}
+// Creates go to one account, so that the list account keeps its 1,000 tasks from round to round.
+const creator = await user('creator@example.com');
+const lister = await user('lister@example.com');
+// pg-boss in this process, for the plain-pg side: it builds the job insert that the web process sends.
+const boss = await startBoss({ url: database.url, log, role: 'web', poolSize: 1 });
 
-// The list user: 1,000 tasks.
 for (let i = 0; i < 1_000; i += 50) {
   await Promise.all(
     Array.from({ length: 50 }, () =>
-      fetch(`${service.base}/tasks`, {
+      fetch(`${base}/tasks`, {
         method: 'POST',
-        headers: { authorization: service.authorization, 'content-type': 'application/json' },
+        headers: { authorization: lister.authorization, 'content-type': 'application/json' },
         body: JSON.stringify({ title: 'seed' }),
       }),
     ),
   );
 }
-
 // The statements of a request, as the service sends them: the task insert, then pg-boss's own job insert.
 const insertTask = `insert into tasks (user_id, title, description, job_id, due_at)
   values ($1, 'bench', '', $2, date_trunc('milliseconds', now() + make_interval(secs => 120)))
@@ -54,8 +72,8 @@ const createWithPg = async () => {
   try {
     await client.query('begin');
     const jobId = crypto.randomUUID();
-    const { rows } = await client.query(insertTask, [service.userId, jobId]);
-    await service.boss.send(
+    const { rows } = await client.query(insertTask, [creator.id, jobId]);
+    await boss.send(
       COMPLETE_TASK,
       { taskId: rows[0].id },
       {
@@ -74,7 +92,23 @@ const createWithPg = async () => {
     client.release();
   }
 };
-const listWithPg = () => plain.query(listTasks, [service.userId]);
+const listWithPg = () => plain.query(listTasks, [lister.id]);
+
+/**
+ * Before each list: the creates' tasks and jobs go, and VACUUM ANALYZE leaves the table as autovacuum
+ * would, so every list sample reads the same 1,000 tasks with fresh statistics. Otherwise the planner,
+ * with statistics older than the last creates, may walk the primary key backwards past thousands of the
+ * creator's newer tasks (each one checked for visibility) to find the list user's 21.
+ */
+async function resetListState() {
+  await plain.query(
+    `with gone as (delete from tasks where user_id = $1 returning job_id)
+     delete from pgboss.job where name = $2 and id in (select job_id from gone)`,
+    [creator.id, COMPLETE_TASK],
+  );
+  await plain.query('vacuum analyze tasks');
+  await plain.query('vacuum analyze pgboss.job');
+}
 
 /** Operations per second of `operation` run by `concurrency` loops for `seconds`. */
 async function loops(concurrency: number, operation: () => Promise<unknown>) {
@@ -91,15 +125,39 @@ async function loops(concurrency: number, operation: () => Promise<unknown>) {
   return done / seconds;
 }
 
-async function api(concurrency: number, method: 'POST' | 'GET') {
-  const result = await autocannon({
-    url: method === 'POST' ? `${service.base}/tasks` : `${service.base}/tasks?limit=20`,
-    method,
-    connections: concurrency,
-    duration: seconds,
-    headers: { authorization: service.authorization, 'content-type': 'application/json' },
-    ...(method === 'POST' && { body: JSON.stringify({ title: 'bench' }) }),
+/** The web process's highest resident memory and database connections while the API is under load. */
+const peak = { rssMiB: 0, connections: 0 };
+async function samplePeak(until: Promise<unknown>) {
+  let done = false;
+  void until.finally(() => {
+    done = true;
   });
+  while (!done) {
+    const { rows } = await plain.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where application_name = 'task-manager-web'`,
+    );
+    peak.connections = Math.max(peak.connections, rows[0]?.n ?? 0);
+    peak.rssMiB = Math.max(peak.rssMiB, await rssMiB(web.child.pid ?? 0));
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function api(concurrency: number, method: 'POST' | 'GET') {
+  const running = Promise.resolve(
+    autocannon({
+      url: method === 'POST' ? `${base}/tasks` : `${base}/tasks?limit=20`,
+      method,
+      connections: concurrency,
+      duration: seconds,
+      headers: {
+        authorization: method === 'POST' ? creator.authorization : lister.authorization,
+        'content-type': 'application/json',
+      },
+      ...(method === 'POST' && { body: JSON.stringify({ title: 'bench' }) }),
+    }),
+  );
+  await samplePeak(running);
+  const result = await running;
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
@@ -147,11 +205,11 @@ const capturedId = (JSON.parse(capturedJson) as { id?: string }[])[0]?.id ?? '';
 if (!capturedId) throw new Error("pg-boss's job insert carries no id: update bench/http.ts");
 const jobJson = capturedJson.replaceAll(capturedId, ':job_id').replaceAll("'", "''");
 const createScript = `BEGIN;
-insert into tasks (user_id, title, description, job_id, due_at) values (${service.userId}, 'bench', '', gen_random_uuid(), date_trunc('milliseconds', now() + make_interval(secs => 120))) returning job_id \\gset
+insert into tasks (user_id, title, description, job_id, due_at) values (${creator.id}, 'bench', '', gen_random_uuid(), date_trunc('milliseconds', now() + make_interval(secs => 120))) returning job_id \\gset
 ${captured.text.replace('$1', `'${jobJson}'`).replace(/\s+/g, ' ').trim()};
 COMMIT;
 `;
-const listScript = `${listTasks.replace('$1', String(service.userId))};\n`;
+const listScript = `${listTasks.replace('$1', String(lister.id))};\n`;
 
 type Sample = { api: Awaited<ReturnType<typeof api>>; pg: number; pgbench: number | null };
 const samples = new Map<string, Sample[]>();
@@ -162,6 +220,7 @@ for (let round = 1; round <= rounds; round++) {
       ['list', 'GET', listWithPg, listScript],
     ] as const) {
       progress(`round ${round}/${rounds}: ${name} at concurrency ${concurrency}`);
+      if (name === 'list') await resetListState();
       const sample = {
         api: await api(concurrency, method),
         pg: await loops(concurrency, viaPg),
@@ -174,7 +233,6 @@ for (let round = 1; round <= rounds; round++) {
 }
 progress('');
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const rows = [...samples].map(([key, list]) => {
   const [operation, concurrency] = key.split(' ');
   const row = {
@@ -205,9 +263,22 @@ for (const row of rows) {
       `${ratio(row.apiPerSecond, row.pgbenchPerSecond)} |`,
   );
 }
-await mkdir(path.join(projectDir, '.artifacts'), { recursive: true });
-await writeFile(path.join(projectDir, '.artifacts', 'bench-http.json'), `${JSON.stringify(rows, null, 2)}\n`);
+console.log(
+  `\nThe web process under this load: ${peak.rssMiB.toFixed(0)} MiB resident at most, ` +
+    `${peak.connections} database connections at most.`,
+);
+const serverVersion =
+  (await plain.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v ?? 'unknown';
+await writeReport('http', {
+  rows,
+  rounds,
+  seconds,
+  poolSize: config.DATABASE_POOL_SIZE,
+  serverVersion,
+  web: { peakRssMiB: peak.rssMiB, peakConnections: peak.connections },
+});
 
 await plain.end();
-await service.stop();
+await boss.stop({ graceful: false });
+await web.stop();
 await database.stop();

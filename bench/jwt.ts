@@ -5,6 +5,7 @@
  */
 import { createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { median, writeReport } from './report.ts';
 
 const secret = 'bench-secret-that-is-at-least-32-characters';
 const key = createSecretKey(Buffer.from(secret));
@@ -15,7 +16,6 @@ const rate = (verifyWith: string | typeof key) => {
   for (let i = 0; i < perRound; i++) jwt.verify(token, verifyWith, { algorithms: ['HS256'] });
   return perRound / ((performance.now() - started) / 1000);
 };
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const asString: number[] = [];
 const asKey: number[] = [];
 for (let round = 0; round < 7; round++) {
@@ -23,6 +23,7 @@ for (let round = 0; round < 7; round++) {
   asKey.push(rate(key));
 }
 console.log(
-  `JWT verify (HS256), median of 7 interleaved rounds: string secret ${median(asString).toFixed(0)}/s, ` +
+  `\nJWT verify (HS256), median of 7 interleaved rounds: string secret ${median(asString).toFixed(0)}/s, ` +
     `KeyObject ${median(asKey).toFixed(0)}/s (x${(median(asKey) / median(asString)).toFixed(2)})`,
 );
+await writeReport('jwt', { stringSecretPerSecond: median(asString), keyObjectPerSecond: median(asKey) });

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
+import { writeReport } from './report.ts';
 import { startBenchService } from './service.ts';
 
 const config = loadConfig();
@@ -42,11 +43,13 @@ await Promise.all(watches);
 
 const sorted = [...afterCommitMs].sort((a, b) => a - b);
 const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-console.log(`long-polls: ${total}, PostgreSQL: ${process.env.BENCH_DATABASE_URL ? 'external' : 'embedded'}`);
+const figures = { longPolls: total, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN };
+const early = sorted.filter((ms) => ms < 0).length;
 console.log(
-  `answer after the completion's commit (arrival - completed_at): p50 ${at(0.5)} ms, p95 ${at(0.95)} ms, ` +
-    `p99 ${at(0.99)} ms, max ${sorted.at(-1)} ms, before completed_at: ${sorted.filter((ms) => ms < 0).length}`,
+  `\n${total} long-polls answered after the completion's commit (arrival - completed_at): p50 ${figures.p50} ms, ` +
+    `p95 ${figures.p95} ms, p99 ${figures.p99} ms, max ${figures.max} ms, before completed_at: ${early}`,
 );
+await writeReport('watch', { ...figures, early });
 
 await service.stop();
 await database.stop();

@@ -1,0 +1,69 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { projectDir } from '../src/config.ts';
+
+/** The JWT secret of the processes the benchmarks start. */
+export const BENCH_JWT_SECRET = 'bench-secret-that-is-at-least-32-characters';
+
+export type RoleProcess = { child: ChildProcess; stop(): Promise<void> };
+
+/**
+ * A role as the Procfile starts it (`node src/main.ts <role>`, NODE_ENV=production), in a process of its
+ * own so that the load generator never shares its CPU time; resolves once its log says `readyMessage`.
+ * Its log lines go to a file under .artifacts (the benchmark never reads them while it measures). `env`
+ * is added to the environment, for the port or a lifted limit.
+ */
+export async function startRole(
+  role: 'web' | 'worker' | 'all',
+  url: string,
+  readyMessage: string,
+  env: Record<string, string> = {},
+): Promise<RoleProcess & { port: number }> {
+  await mkdir(path.join(projectDir, '.artifacts'), { recursive: true });
+  const logFile = path.join(projectDir, '.artifacts', `bench-${role}-${process.pid}-${++started}.log`);
+  const out = await open(logFile, 'w');
+  const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), role], {
+    cwd: projectDir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'production',
+      DATABASE_URL: url,
+      JWT_SECRET: BENCH_JWT_SECRET,
+      PORT: '0',
+      ...env,
+    },
+    stdio: ['ignore', out.fd, out.fd],
+  });
+  await out.close();
+  // A benchmark that fails leaves no service running behind it.
+  const orphan = () => child.kill('SIGKILL');
+  process.once('exit', orphan);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  void exited.then(() => process.off('exit', orphan));
+  for (;;) {
+    const text = await readFile(logFile, 'utf8');
+    const line = text.split('\n').find((entry) => entry.includes(readyMessage));
+    if (line) {
+      const port = Number((JSON.parse(line) as { port?: number }).port ?? 0);
+      return {
+        child,
+        port,
+        async stop() {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      };
+    }
+    const code = await Promise.race([exited, sleep(50).then(() => 'running' as const)]);
+    if (code !== 'running') throw new Error(`${role} exited with ${code}:\n${text.slice(-2_000)}`);
+  }
+}
+let started = 0;
+
+/** Resident memory of a process, in MiB (Linux). */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}

@@ -1,0 +1,114 @@
+/**
+ * `npm run bench`: every part in turn, each in a process of its own (its progress line and its own table
+ * show as it runs), then one table of the figures the speed goals are about, with the goal beside each,
+ * written to .artifacts/bench-summary.json as well. BENCH_DATABASE_URL runs them on that server instead of the
+ * embedded Postgres.
+ */
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { projectDir } from '../src/config.ts';
+import { readReport, writeReport } from './report.ts';
+
+const parts = ['http', 'lateness', 'watch', 'drain', 'jwt'] as const;
+for (const part of parts) {
+  process.stderr.write(`\n== bench/${part}.ts\n`);
+  const code = await new Promise<number | null>((resolve) => {
+    spawn(process.execPath, [path.join(projectDir, 'bench', `${part}.ts`)], { stdio: 'inherit' }).once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`bench/${part}.ts exited with ${code}`);
+}
+
+type HttpRow = { operation: string; concurrency: number; apiPerSecond: number; pgbenchPerSecond: number | null };
+const http = await readReport<{
+  rows: HttpRow[];
+  serverVersion: string;
+  web: { peakRssMiB: number; peakConnections: number };
+}>('http');
+const lateness = await readReport<{ p50: number; p99: number; max: number; early: number }>('lateness');
+const watch = await readReport<{ p50: number; p99: number; early: number }>('watch');
+const drain = await readReport<{
+  oneWorkerPerSecond: number;
+  twoWorkersPerSecond: number;
+  pgBossAlonePerSecond: number;
+  idle: Record<'web' | 'worker' | 'all', { rssMiB: number; connections: number }>;
+  workerPeak: { rssMiB: number; connections: number };
+}>('drain');
+const jwt = await readReport<{ stringSecretPerSecond: number; keyObjectPerSecond: number }>('jwt');
+
+const ratioToPgbench = (operation: string) => {
+  const row = http.rows.find((entry) => entry.operation === operation && entry.concurrency === 16);
+  return row?.pgbenchPerSecond ? row.apiPerSecond / row.pgbenchPerSecond : Number.NaN;
+};
+const fixed = (value: number, digits = 2) => value.toFixed(digits);
+type Line = { figure: string; value: string; goal: string; met: boolean | null };
+const lines: Line[] = [
+  {
+    figure: 'POST /tasks at concurrency 16, API / pgbench',
+    value: fixed(ratioToPgbench('create')),
+    goal: '≥ 0.8',
+    met: ratioToPgbench('create') >= 0.8,
+  },
+  {
+    figure: 'GET /tasks at concurrency 16, API / pgbench',
+    value: fixed(ratioToPgbench('list')),
+    goal: '≥ 0.35',
+    met: ratioToPgbench('list') >= 0.35,
+  },
+  { figure: 'lateness after due_at, p99 ms', value: fixed(lateness.p99, 0), goal: '≤ 50', met: lateness.p99 <= 50 },
+  { figure: 'tasks completed before due_at', value: String(lateness.early), goal: '0', met: lateness.early === 0 },
+  {
+    figure: 'drain, one worker / pg-boss alone',
+    value: fixed(drain.oneWorkerPerSecond / drain.pgBossAlonePerSecond),
+    goal: '≥ 0.8',
+    met: drain.oneWorkerPerSecond / drain.pgBossAlonePerSecond >= 0.8,
+  },
+  {
+    figure: 'drain, two workers / one worker',
+    value: fixed(drain.twoWorkersPerSecond / drain.oneWorkerPerSecond),
+    goal: 'near 2 (read as ≥ 1.6)',
+    met: drain.twoWorkersPerSecond / drain.oneWorkerPerSecond >= 1.6,
+  },
+  {
+    figure: 'all-in-one process idle, resident MiB',
+    value: fixed(drain.idle.all.rssMiB, 0),
+    goal: '≤ 150',
+    met: drain.idle.all.rssMiB <= 150,
+  },
+  {
+    figure: 'web: resident MiB idle / at peak; connections idle / at peak',
+    value: `${fixed(drain.idle.web.rssMiB, 0)} / ${fixed(http.web.peakRssMiB, 0)}; ${drain.idle.web.connections} / ${http.web.peakConnections}`,
+    goal: '',
+    met: null,
+  },
+  {
+    figure: 'worker: resident MiB idle / at peak; connections idle / at peak',
+    value: `${fixed(drain.idle.worker.rssMiB, 0)} / ${fixed(drain.workerPeak.rssMiB, 0)}; ${drain.idle.worker.connections} / ${drain.workerPeak.connections}`,
+    goal: '',
+    met: null,
+  },
+  {
+    figure: 'long-poll answered after completed_at, p50 / p99 ms (before it)',
+    value: `${watch.p50} / ${watch.p99} (${watch.early})`,
+    goal: '',
+    met: null,
+  },
+  {
+    figure: 'JWT verifications/s, KeyObject / string secret',
+    value: fixed(jwt.keyObjectPerSecond / jwt.stringSecretPerSecond),
+    goal: '',
+    met: null,
+  },
+];
+
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, PostgreSQL ${http.serverVersion} ${process.env.BENCH_DATABASE_URL ? '(BENCH_DATABASE_URL)' : '(embedded)'}`;
+console.log(`\nSummary (${machine}):\n`);
+console.log('| figure | this run | goal | met |');
+console.log('|---|---|---|---|');
+for (const line of lines) {
+  console.log(
+    `| ${line.figure} | ${line.value} | ${line.goal} | ${line.met === null ? '' : line.met ? 'yes' : 'no'} |`,
+  );
+}
+await writeReport('summary', { machine, at: new Date().toISOString(), lines, http, lateness, watch, drain, jwt });
+console.log('\nAll figures: .artifacts/bench-summary.json (and one file per part beside it).');

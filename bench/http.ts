@@ -5,7 +5,10 @@
  *   it, so the load generator and the service never share a CPU's time in one process: requests/s, p50
  *   and p99 latency, errors;
  * - the same statements sent from Node with plain `pg` (a pool of DATABASE_POOL_SIZE): operations/s;
- * - the same statements run by pgbench, where it is installed: transactions/s.
+ * - the same statements run by pgbench, where it is installed: transactions/s; and, beside it, pgbench
+ *   without the user read, the statement every authenticated request adds (stale tokens are refused).
+ * "The same statements" are what the request sends: the user read (id and role of the token's subject),
+ * then for create the task insert and pg-boss's own job insert in one transaction, for list the SELECT.
  * Each round runs every side once, and rounds repeat (BENCH_ROUNDS, default 3), so a noisy machine slows
  * all sides alike; medians are reported. Prints a markdown table and writes .artifacts/bench-http.json.
  */
@@ -59,7 +62,9 @@ for (let i = 0; i < 1_000; i += 50) {
     ),
   );
 }
-// The statements of a request, as the service sends them: the task insert, then pg-boss's own job insert.
+// The statements of a request, as the service sends them: the user read, then the task insert and pg-boss's
+// own job insert in one transaction, or the list's SELECT.
+const readActor = 'select id, role from users where id = $1';
 const insertTask = `insert into tasks (user_id, title, description, job_id, due_at)
   values ($1, 'bench', '', $2, date_trunc('milliseconds', now() + make_interval(secs => 120)))
   returning id, due_at`;
@@ -68,6 +73,7 @@ const listTasks = `select id, user_id, title, description, status, due_at, compl
 const plain = new pg.Pool({ connectionString: database.url, max: config.DATABASE_POOL_SIZE });
 let jobSql: { text: string; values: unknown[] } | null = null;
 const createWithPg = async () => {
+  await plain.query(readActor, [creator.id]);
   const client = await plain.connect();
   try {
     await client.query('begin');
@@ -92,7 +98,10 @@ const createWithPg = async () => {
     client.release();
   }
 };
-const listWithPg = () => plain.query(listTasks, [lister.id]);
+const listWithPg = async () => {
+  await plain.query(readActor, [lister.id]);
+  return plain.query(listTasks, [lister.id]);
+};
 
 /**
  * Before each list: the creates' tasks and jobs go, and VACUUM ANALYZE leaves the table as autovacuum
@@ -204,27 +213,38 @@ const capturedJson = typeof captured.values[0] === 'string' ? captured.values[0]
 const capturedId = (JSON.parse(capturedJson) as { id?: string }[])[0]?.id ?? '';
 if (!capturedId) throw new Error("pg-boss's job insert carries no id: update bench/http.ts");
 const jobJson = capturedJson.replaceAll(capturedId, ':job_id').replaceAll("'", "''");
-const createScript = `BEGIN;
+const createTransaction = `BEGIN;
 insert into tasks (user_id, title, description, job_id, due_at) values (${creator.id}, 'bench', '', gen_random_uuid(), date_trunc('milliseconds', now() + make_interval(secs => 120))) returning job_id \\gset
 ${captured.text.replace('$1', `'${jobJson}'`).replace(/\s+/g, ' ').trim()};
 COMMIT;
 `;
-const listScript = `${listTasks.replace('$1', String(lister.id))};\n`;
+const listSelect = `${listTasks.replace('$1', String(lister.id))};\n`;
+const actorOf = (id: number) => `${readActor.replace('$1', String(id))};\n`;
+const scripts = {
+  create: { full: actorOf(creator.id) + createTransaction, bare: createTransaction },
+  list: { full: actorOf(lister.id) + listSelect, bare: listSelect },
+};
 
-type Sample = { api: Awaited<ReturnType<typeof api>>; pg: number; pgbench: number | null };
+type Sample = {
+  api: Awaited<ReturnType<typeof api>>;
+  pg: number;
+  pgbench: number | null;
+  pgbenchBare: number | null;
+};
 const samples = new Map<string, Sample[]>();
 for (let round = 1; round <= rounds; round++) {
   for (const concurrency of concurrencies) {
-    for (const [name, method, viaPg, script] of [
-      ['create', 'POST', createWithPg, createScript],
-      ['list', 'GET', listWithPg, listScript],
+    for (const [name, method, viaPg] of [
+      ['create', 'POST', createWithPg],
+      ['list', 'GET', listWithPg],
     ] as const) {
       progress(`round ${round}/${rounds}: ${name} at concurrency ${concurrency}`);
       if (name === 'list') await resetListState();
       const sample = {
         api: await api(concurrency, method),
         pg: await loops(concurrency, viaPg),
-        pgbench: await pgbench(script, concurrency),
+        pgbench: await pgbench(scripts[name].full, concurrency),
+        pgbenchBare: await pgbench(scripts[name].bare, concurrency),
       };
       const key = `${name} ${concurrency}`;
       samples.set(key, [...(samples.get(key) ?? []), sample]);
@@ -244,6 +264,8 @@ const rows = [...samples].map(([key, list]) => {
     errors: list.reduce((sum, s) => sum + s.api.errors, 0),
     pgPerSecond: median(list.map((s) => s.pg)),
     pgbenchPerSecond: list[0]?.pgbench === null ? null : median(list.map((s) => s.pgbench ?? Number.NaN)),
+    pgbenchWithoutUserReadPerSecond:
+      list[0]?.pgbenchBare === null ? null : median(list.map((s) => s.pgbenchBare ?? Number.NaN)),
   };
   return row;
 });
@@ -253,14 +275,16 @@ console.log(
     `PostgreSQL ${process.env.BENCH_DATABASE_URL ? '(BENCH_DATABASE_URL)' : 'embedded'}, API pool ${config.DATABASE_POOL_SIZE}\n`,
 );
 console.log(
-  '| operation | concurrency | API req/s | p50 ms | p99 ms | errors | plain pg ops/s | pgbench tps | API / pg | API / pgbench |',
+  '| operation | concurrency | API req/s | p50 ms | p99 ms | errors | plain pg ops/s | pgbench tps | API / pg | API / pgbench ' +
+    '| pgbench tps without the user read | API / that |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const row of rows) {
   console.log(
     `| ${row.operation} | ${row.concurrency} | ${row.apiPerSecond.toFixed(0)} | ${row.p50Ms} | ${row.p99Ms} | ${row.errors} | ` +
       `${row.pgPerSecond.toFixed(0)} | ${row.pgbenchPerSecond?.toFixed(0) ?? 'n/a'} | ${ratio(row.apiPerSecond, row.pgPerSecond)} | ` +
-      `${ratio(row.apiPerSecond, row.pgbenchPerSecond)} |`,
+      `${ratio(row.apiPerSecond, row.pgbenchPerSecond)} | ${row.pgbenchWithoutUserReadPerSecond?.toFixed(0) ?? 'n/a'} | ` +
+      `${ratio(row.apiPerSecond, row.pgbenchWithoutUserReadPerSecond)} |`,
   );
 }
 console.log(

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every part in turn, each in a process of its own (its progress line and its own table
+ * `npm run bench`: every part in turn (or those named: `npm run bench -- http drain`), each in a process of its own (its progress line and its own table
  * show as it runs), then one table of the figures the speed goals are about, with the goal beside each,
  * written to .artifacts/bench-summary.json as well. BENCH_DATABASE_URL runs them on that server instead of the
  * embedded Postgres.
@@ -11,7 +11,9 @@ import { projectDir } from '../src/config.ts';
 import { readReport, writeReport } from './report.ts';
 
 const parts = ['http', 'lateness', 'watch', 'drain', 'jwt'] as const;
-for (const part of parts) {
+// `npm run bench -- drain` runs only the parts named; the summary takes the others from their last run.
+const asked = process.argv.slice(2);
+for (const part of parts.filter((name) => asked.length === 0 || asked.includes(name))) {
   process.stderr.write(`\n== bench/${part}.ts\n`);
   const code = await new Promise<number | null>((resolve) => {
     spawn(process.execPath, [path.join(projectDir, 'bench', `${part}.ts`)], { stdio: 'inherit' }).once('exit', resolve);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectDir } from '../src/config.ts';
@@ -11,9 +11,9 @@ export type RoleProcess = { child: ChildProcess; stop(): Promise<void> };
 
 /**
  * A role as the Procfile starts it (`node src/main.ts <role>`, NODE_ENV=production), in a process of its
- * own so that the load generator never shares its CPU time; resolves once its log says `readyMessage`.
- * Its log lines go to a file under .artifacts (the benchmark never reads them while it measures). `env`
- * is added to the environment, for the port or a lifted limit.
+ * own, so that it never shares an event loop with the load generator; resolves once its log says
+ * `readyMessage`. Its log lines go to a file under .artifacts (the benchmark never reads them while it
+ * measures), removed after a clean stop. `env` is added to the environment.
  */
 export async function startRole(
   role: 'web' | 'worker' | 'all',
@@ -52,7 +52,7 @@ export async function startRole(
         port,
         async stop() {
           child.kill('SIGTERM');
-          await exited;
+          if ((await exited) === 0) await rm(logFile, { force: true });
         },
       };
     }

@@ -15,7 +15,7 @@ import { z } from 'zod';
  *
  * Synchronous on purpose: slonik runs `transformRowAsync` through a queue of promises per query, which
  * cost about a seventh of a web process's CPU under load, and every row type here is a plain synchronous
- * zod schema (a schema with an async refinement would throw here rather than be skipped).
+ * zod schema (one with an async refinement would make this throw, never pass a row unchecked).
  */
 const resultParser: Interceptor = {
   name: 'result-parser',

@@ -37,8 +37,8 @@ export const workerSettings = (
 /**
  * Works the task-completion queue. Each batch completes its tasks in one statement (see
  * `completeTasksOfJobs`), logged only once it has committed; pg-boss then completes the jobs. A failure
- * changes nothing, and pg-boss retries the batch's jobs with backoff. A reconciliation pass runs at start and then every
- * `reconcileIntervalSeconds`.
+ * changes nothing, and pg-boss retries the batch's jobs with backoff. A reconciliation pass runs at start
+ * and then every `reconcileIntervalSeconds`.
  */
 export async function startWorker(
   boss: Boss,

@@ -12,23 +12,15 @@ import { createMetrics } from '../src/metrics.ts';
 const SECRET = 'bench-secret-that-is-at-least-32-characters';
 
 /**
- * The service as `npm run web` wires it (API pool, pg-boss writing through it, the events listener), in
- * this process on an ephemeral port, with a worker beside it when asked. Rate limits and watch caps are
- * lifted: the benchmark is the only client.
+ * The service as `npm start` wires it (API pool, events listener, pg-boss with a worker), in this process
+ * on an ephemeral port. Rate limits and watch caps are lifted: the benchmark is the only client.
  */
-export async function startBenchService(
-  url: string,
-  config: Config,
-  log: Logger,
-  options: { delaySeconds: number; worker: boolean },
-) {
+export async function startBenchService(url: string, config: Config, log: Logger, options: { delaySeconds: number }) {
   const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
   const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
   const metrics = createMetrics('bench');
-  const boss = options.worker
-    ? await startBoss({ url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE })
-    : await startBoss({ url, log, role: 'web', poolSize: 0, api: db });
-  const worker = options.worker ? await startWorker(boss, workerSettings(config, url), log, metrics) : null;
+  const boss = await startBoss({ url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE });
+  const worker = await startWorker(boss, workerSettings(config, url), log, metrics);
   const events = await startEventHub({ url, db, log });
   const http = createHttpServer(log);
   http.serve(
@@ -63,7 +55,7 @@ export async function startBenchService(
     async stop() {
       await events.close();
       await http.drain(0);
-      await worker?.stop();
+      await worker.stop();
       await boss.stop({ graceful: false });
       await db.end();
     },

@@ -16,7 +16,7 @@ const config = loadConfig();
 const total = Number(process.env.BENCH_WATCH_TASKS ?? 200);
 const log = createLogger({ LOG_LEVEL: 'warn' });
 const database = await benchDatabase('task_manager_bench_watch', log);
-const service = await startBenchService(database.url, config, log, { delaySeconds: 2, worker: true });
+const service = await startBenchService(database.url, config, log, { delaySeconds: 2 });
 const base = service.base;
 const auth = { authorization: service.authorization };
 

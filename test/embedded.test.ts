@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { listeningUrl, spawnService } from './helpers/process.ts';
+import { projectDir } from '../src/config.ts';
+import { listeningUrl, spawnService, watchOutput } from './helpers/process.ts';
 
 /** Pids of the processes whose command line names this data folder. */
 async function processesUsing(dataDir: string): Promise<number[]> {
@@ -83,3 +85,35 @@ test.serial('a port already in use gives a clear error, not `undefined`', async 
   t.regex(fatal?.msg ?? '', new RegExp(`port ${port} is already in use.*EMBEDDED_PG_PORT`));
   t.deepEqual(await processesUsing(dataDir), []);
 });
+
+test.serial(
+  'Ctrl-C at a terminal (SIGINT to the whole process group, Postgres included) still stops cleanly',
+  async (t) => {
+    const dataDir = await dataFolder();
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+    // A process group of its own, as a shell gives a command it runs: the terminal signals the whole group.
+    const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), 'all'], {
+      cwd: projectDir,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        PORT: '0',
+        DATA_DIR: dataDir,
+        EMBEDDED_PG_PORT: String(await freePort()),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const service = watchOutput(child);
+    t.teardown(() => child.kill('SIGKILL'));
+    const url = await listeningUrl(service, 60_000);
+    t.is((await fetch(`${url}/readyz`)).status, 200);
+
+    process.kill(-(child.pid ?? 0), 'SIGINT');
+    const { code } = await service.exited;
+    t.is(code, 0, 'it exits 0 after its own shutdown, though Postgres got the signal too');
+    t.truthy(service.lines.find((line) => line.msg === 'stopped'));
+    await sleep(200);
+    t.deepEqual(await processesUsing(dataDir), [], 'no postgres process is left');
+  },
+);

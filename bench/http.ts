@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
@@ -148,7 +149,7 @@ async function samplePeak(until: Promise<unknown>) {
     );
     peak.connections = Math.max(peak.connections, rows[0]?.n ?? 0);
     peak.rssMiB = Math.max(peak.rssMiB, await rssMiB(web.child.pid ?? 0));
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
   }
 }
 

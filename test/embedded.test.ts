@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { projectDir } from '../src/config.ts';
-import { listeningUrl, spawnService, watchOutput } from './helpers/process.ts';
+import { listeningUrl, spawnService } from './helpers/process.ts';
 
 /** Pids of the processes whose command line names this data folder. */
 async function processesUsing(dataDir: string): Promise<number[]> {
@@ -92,19 +90,10 @@ test.serial(
     const dataDir = await dataFolder();
     t.teardown(() => rm(dataDir, { recursive: true, force: true }));
     // A process group of its own, as a shell gives a command it runs: the terminal signals the whole group.
-    const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), 'all'], {
-      cwd: projectDir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        PORT: '0',
-        DATA_DIR: dataDir,
-        EMBEDDED_PG_PORT: String(await freePort()),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const service = spawnService('all', { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) }, 'node', {
       detached: true,
     });
-    const service = watchOutput(child);
+    const child = service.child;
     t.teardown(() => child.kill('SIGKILL'));
     const url = await listeningUrl(service, 60_000);
     t.is((await fetch(`${url}/readyz`)).status, 200);

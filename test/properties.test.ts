@@ -43,12 +43,33 @@ const path = fc.oneof(
   printable.map((value) => `/${encodeURIComponent(value)}`),
 );
 const queryString = fc
-  .dictionary(fc.constantFrom('status', 'limit', 'cursor', 'user_id', 'x', 'status[]'), anyString, { maxKeys: 3 })
+  .dictionary(
+    fc.constantFrom('status', 'sort', 'limit', 'cursor', 'user_id', 'x', 'status[]'),
+    fc.oneof(anyString, fc.constantFrom('due', 'created', '2030-01-01T00:00:00.000Z_1', '1')),
+    { maxKeys: 3 },
+  )
   .map((params) => {
     const search = new URLSearchParams(params).toString();
     return search ? `?${search}` : '';
   });
 const fieldValue = fc.oneof(anyString, fc.jsonValue({ maxDepth: 2 }), fc.constant('password123'));
+/** Due times valid and not: past, near, far, beyond a year, without a zone, other offsets, not dates. */
+const dueAt = fc.oneof(
+  fc.integer({ min: -86_400, max: 400 * 86_400 }).map((seconds) => new Date(Date.now() + seconds * 1000).toISOString()),
+  fc
+    .integer({ min: 60, max: 86_400 })
+    .map((seconds) => `${new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)}+00:00`),
+  fc
+    .integer({ min: 60, max: 86_400 })
+    .map((seconds) => new Date(Date.now() + seconds * 1000).toISOString().slice(0, 19)),
+  fieldValue,
+);
+const delaySeconds = fc.oneof(
+  fc.integer({ min: -10, max: 31_536_010 }),
+  fc.double({ noNaN: true }),
+  fc.integer({ min: 0, max: 600 }).map(String),
+  fieldValue,
+);
 const body = fc.oneof(
   fc
     .record(
@@ -56,6 +77,8 @@ const body = fc.oneof(
         title: fieldValue,
         description: fieldValue,
         status: fieldValue,
+        due_at: dueAt,
+        delay_seconds: delaySeconds,
         email: fieldValue,
         password: fieldValue,
         role: fieldValue,
@@ -104,7 +127,16 @@ test.serial(
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...taskIds),
-        fc.record({ title: fieldValue, description: fieldValue, status: fieldValue }, { requiredKeys: [] }),
+        fc.record(
+          {
+            title: fieldValue,
+            description: fieldValue,
+            status: fieldValue,
+            due_at: dueAt,
+            delay_seconds: delaySeconds,
+          },
+          { requiredKeys: [] },
+        ),
         async (taskId, change) => {
           const before = await stateDigest();
           const reply = await service.api.patch(`/tasks/${taskId}`, change, user.token);

@@ -188,7 +188,8 @@ test('GET /tasks filters by status and rejects bad query values by name', async 
     ['limit=101', 'limit'],
     ['limit=ten', 'limit'],
     ['cursor=-3', 'cursor'],
-    ['sort=asc', '(body)'],
+    ['sort=asc', 'sort'],
+    ['order=asc', '(body)'],
   ]) {
     const reply = await service.api.get(`/tasks?${search}`, token);
     t.is(reply.status, 400, search);
@@ -231,7 +232,7 @@ test('cursor pagination walks every task exactly once, newest first, while tasks
 test('PATCH completing a task that a DELETE removes meanwhile is a 404, not the stale pending task', async (t) => {
   const { token } = await signUp(service.api);
   const task = (await service.api.post('/tasks', { title: 'raced' }, token)).body;
-  // The DELETE holds the row lock, uncommitted, while the PATCH runs; then it commits.
+  // The DELETE holds the row lock, uncommitted, while the PATCH waits to lock the row; then it commits.
   const deleter = new pg.Client(service.databaseUrl);
   await deleter.connect();
   t.teardown(() => deleter.end());
@@ -241,7 +242,7 @@ test('PATCH completing a task that a DELETE removes meanwhile is a 404, not the 
   await eventually(async () => {
     const waiting = await query<{ n: number }>(
       service.databaseUrl,
-      `select count(*)::int n from pg_stat_activity where wait_event_type = 'Lock' and query like '%update tasks set status%'`,
+      `select count(*)::int n from pg_stat_activity where wait_event_type = 'Lock' and query like '%for update%'`,
     );
     return waiting[0]?.n === 1;
   }, 5_000);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { taskStatuses } from '../domain/tasks/task.ts';
+import { parseListCursor, taskSorts } from '../domain/tasks/listCursor.ts';
+import { type Due, taskStatuses } from '../domain/tasks/task.ts';
 import { MAX_PASSWORD_BYTES } from '../domain/users/accounts.ts';
 import { roles } from '../domain/users/user.ts';
 
@@ -53,9 +54,48 @@ const description = z
   .max(5000, 'must be at most 5000 characters')
   .meta({ description: 'Up to 5000 characters', example: 'description here' });
 
+/** How far ahead a task may be due: 365 days, by `due_at` or `delay_seconds` alike. */
+export const MAX_DELAY_SECONDS = 31_536_000;
+
+const dueAt = z.iso
+  .datetime({
+    offset: true,
+    abort: true, // a malformed date-time says only that
+    message: 'must be an RFC 3339 date-time with a time zone offset (Z or +hh:mm)',
+  })
+  .refine((text) => Date.parse(text) > Date.now(), 'must be in the future')
+  .refine((text) => Date.parse(text) <= Date.now() + MAX_DELAY_SECONDS * 1000, 'must be at most 365 days ahead')
+  .meta({
+    description:
+      'When the task completes: RFC 3339 with an offset, in the future, at most 365 days ahead (cut to milliseconds)',
+    example: '2026-12-03T09:00:00Z',
+  });
+const delaySeconds = z
+  .number({ message: 'must be a whole number of seconds' })
+  .int({ message: 'must be a whole number of seconds', abort: true })
+  .min(0, 'must be at least 0')
+  .max(MAX_DELAY_SECONDS, `must be at most ${MAX_DELAY_SECONDS} (365 days)`)
+  .meta({ description: 'Seconds from now until the task completes: 0 (now) to 31,536,000 (365 days)', example: 300 });
+
+/** `due_at` and `delay_seconds` say the same thing two ways: one at most. */
+function oneDueTime(body: { due_at?: string | undefined; delay_seconds?: number | undefined }, ctx: z.RefinementCtx) {
+  if (body.due_at !== undefined && body.delay_seconds !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['delay_seconds'], message: 'give due_at or delay_seconds, not both' });
+  }
+}
+
 export const createTaskBody = z
-  .strictObject({ title, description: description.default('') })
-  .meta({ id: 'CreateTaskRequest' });
+  .strictObject({
+    title,
+    description: description.default(''),
+    due_at: dueAt.optional(),
+    delay_seconds: delaySeconds.optional(),
+  })
+  .superRefine(oneDueTime)
+  .meta({
+    id: 'CreateTaskRequest',
+    description: 'Without due_at or delay_seconds, the task is due after TASK_COMPLETION_DELAY_SECONDS (120 s)',
+  });
 
 export const updateTaskBody = z
   .strictObject({
@@ -65,18 +105,51 @@ export const updateTaskBody = z
       .literal('completed', { message: 'can only be set to "completed"' })
       .optional()
       .meta({ description: 'Completes the task now and cancels its job' }),
+    due_at: dueAt.optional().meta({ description: 'Reschedules a pending task to this time' }),
+    delay_seconds: delaySeconds
+      .optional()
+      .meta({ description: 'Reschedules a pending task to this many seconds from now' }),
   })
-  .refine((body) => Object.keys(body).length > 0, 'give at least one of title, description, status')
+  .refine(
+    (body) => Object.keys(body).length > 0,
+    'give at least one of title, description, status, due_at, delay_seconds',
+  )
+  .superRefine(oneDueTime)
+  .superRefine((body, ctx) => {
+    if (body.status !== undefined && (body.due_at !== undefined || body.delay_seconds !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['status'], message: 'a task cannot be completed and rescheduled at once' });
+    }
+  })
   .meta({ id: 'UpdateTaskRequest' });
+
+/** When a task is due, as a request says it: a time, seconds from now, or nothing (the default delay). */
+export function dueOf(body: { due_at?: string | undefined; delay_seconds?: number | undefined }): Due | undefined {
+  if (body.due_at !== undefined) return { at: new Date(body.due_at) };
+  if (body.delay_seconds !== undefined) return { delaySeconds: body.delay_seconds };
+  return undefined;
+}
 
 const positiveId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
-export const listTasksQuery = z.strictObject({
-  status: z.enum(taskStatuses).optional().meta({ description: 'Only tasks in this state' }),
-  limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
-  cursor: positiveId.optional().meta({ description: 'From the `Link: rel="next"` header of the previous page' }),
-  user_id: positiveId.optional().meta({ description: "Admins: one user's tasks (others: their own id only)" }),
-});
+export const listTasksQuery = z
+  .strictObject({
+    status: z.enum(taskStatuses).optional().meta({ description: 'Only tasks in this state' }),
+    sort: z
+      .enum(taskSorts)
+      .default('created')
+      .meta({ description: '`created`: newest first; `due`: soonest due first (ties by id)' }),
+    limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
+    cursor: z
+      .string()
+      .optional()
+      .meta({ description: 'From the `Link: rel="next"` header of the previous page (opaque)' }),
+    user_id: positiveId.optional().meta({ description: "Admins: one user's tasks (others: their own id only)" }),
+  })
+  .superRefine((query, ctx) => {
+    if (query.cursor !== undefined && parseListCursor(query.sort, query.cursor) === null) {
+      ctx.addIssue({ code: 'custom', path: ['cursor'], message: `must be a next-page cursor of sort=${query.sort}` });
+    }
+  });
 
 export const taskEventsQuery = z.strictObject({
   user_id: positiveId.optional().meta({ description: "Admins: one user's events (others: their own id only)" }),

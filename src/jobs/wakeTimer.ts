@@ -6,14 +6,20 @@ import { type Boss, COMPLETE_TASK } from './queue.ts';
 
 /**
  * Milliseconds until the earliest waiting job of the queue comes due, in the database's own clock (the
- * clock pg-boss fetches by); null when none waits. Jobs already due are left to the fetch just woken.
- * One probe of pg-boss's (name, state, blocked, start_after) index.
+ * clock pg-boss fetches by), null when none waits; and whether a job is due already. A job can be due by
+ * the time its notification is read (a task due now, or one that fell due while the last fetch ran): no
+ * timer would fire for it, so the worker is woken at once. Two probes of pg-boss's
+ * (name, state, blocked, start_after) index, at one `now()`.
  */
 const NEXT_DUE_SQL = `
-  select extract(epoch from min(start_after) - now()) * 1000 as wait_ms
-  from pgboss.job
-  where name = $1 and state in ('created', 'retry') and not blocked and start_after > now()`;
-const nextDue = z.object({ wait_ms: z.coerce.number().nullable() });
+  select
+    (select extract(epoch from min(start_after) - now()) * 1000
+     from pgboss.job
+     where name = $1 and state in ('created', 'retry') and not blocked and start_after > now()) as wait_ms,
+    exists (
+      select 1 from pgboss.job
+      where name = $1 and state in ('created', 'retry') and not blocked and start_after <= now()) as due_now`;
+const nextDue = z.object({ wait_ms: z.coerce.number().nullable(), due_now: z.boolean() });
 
 /** However far off the next job is, look again at least this often (a safety net, like the poll). */
 const MAX_SLEEP_MS = 60_000;
@@ -50,9 +56,11 @@ export async function startWakeTimer(options: {
   const arm = coalesce(async () => {
     try {
       const { rows } = await boss.getDb().executeSql(NEXT_DUE_SQL, [COMPLETE_TASK]);
-      const waitMs = nextDue.parse(rows[0] ?? { wait_ms: null }).wait_ms;
+      const { wait_ms: waitMs, due_now: dueNow } = nextDue.parse(rows[0]);
       clearTimeout(timer);
       if (stopped) return;
+      // pg-boss fetches again after a notification, even one that comes while it fetches or works.
+      if (dueNow) boss.notifyWorker(workerId);
       // One millisecond late rather than early: pg-boss fetches jobs whose start_after has passed.
       timer = setTimeout(
         waitMs === null ? () => void arm() : wake,

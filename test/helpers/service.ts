@@ -23,6 +23,8 @@ export async function startService(
   options: {
     delaySeconds?: number;
     worker?: boolean;
+    /** The worker's safety-net poll (2 s); a long one shows that the wake timer completed a task on time. */
+    pollIntervalSeconds?: number;
     expiresIn?: number;
     authPerMinute?: number;
     loginFailures?: number;
@@ -47,7 +49,12 @@ export async function startService(
   const worker = options.worker
     ? await startWorker(
         boss,
-        { pollIntervalSeconds: 2, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl: database.url },
+        {
+          pollIntervalSeconds: options.pollIntervalSeconds ?? 2,
+          batchSize: 50,
+          reconcileIntervalSeconds: 3600,
+          listenUrl: database.url,
+        },
         log,
         metrics,
       )

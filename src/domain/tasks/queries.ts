@@ -1,7 +1,8 @@
 import { type CommonQueryMethods, type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
 import type { Actor } from '../users/user.ts';
-import { type TaskStatus, taskRow } from './task.ts';
+import type { ListCursor, TaskSort } from './listCursor.ts';
+import { type Due, type TaskStatus, taskRow } from './task.ts';
 
 const columns = sql.fragment`id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id`;
 
@@ -9,35 +10,73 @@ const columns = sql.fragment`id, user_id, title, description, status, due_at, co
 const visibleTo = (actor: Actor): FragmentSqlToken =>
   actor.role === 'admin' ? sql.fragment`true` : sql.fragment`user_id = ${actor.id}`;
 
-/** `due_at` is cut to milliseconds so that the job's `start_after` (a JS Date) equals it exactly. */
+/**
+ * The due time in SQL, cut to milliseconds (a check constraint holds every writer to it) so that the job's
+ * `start_after` (a JS Date) equals it exactly. A delay counts from the database's clock.
+ */
+const dueAtSql = (due: Due): FragmentSqlToken =>
+  'at' in due
+    ? sql.fragment`date_trunc('milliseconds', ${due.at.toISOString()}::timestamptz)`
+    : sql.fragment`date_trunc('milliseconds', now() + make_interval(secs => ${due.delaySeconds}))`;
+
 export function insertTask(
   db: CommonQueryMethods,
-  task: { userId: number; title: string; description: string; jobId: string; delaySeconds: number },
+  task: { userId: number; title: string; description: string; jobId: string; due: Due },
 ) {
   return db.one(sql.type(taskRow)`
     insert into tasks (user_id, title, description, job_id, due_at)
-    values (${task.userId}, ${task.title}, ${task.description}, ${task.jobId},
-            date_trunc('milliseconds', now() + make_interval(secs => ${task.delaySeconds})))
+    values (${task.userId}, ${task.title}, ${task.description}, ${task.jobId}, ${dueAtSql(task.due)})
     returning ${columns}`);
 }
 
-export function findTask(db: CommonQueryMethods, actor: Actor, id: number) {
-  return db.maybeOne(sql.type(taskRow)`select ${columns} from tasks where id = ${id} and ${visibleTo(actor)}`);
+/**
+ * With `forUpdate`, the row stays locked until the transaction ends: every change to a task (PATCH,
+ * DELETE, the worker's completion) then happens one at a time, each seeing the one before.
+ */
+export function findTask(db: CommonQueryMethods, actor: Actor, id: number, options: { forUpdate?: boolean } = {}) {
+  return db.maybeOne(sql.type(taskRow)`
+    select ${columns} from tasks where id = ${id} and ${visibleTo(actor)}
+    ${options.forUpdate ? sql.fragment`for update` : sql.fragment``}`);
 }
 
-export type ListFilter = { userId?: number; status?: TaskStatus; before?: number; limit: number };
+export type ListFilter = {
+  userId?: number;
+  status?: TaskStatus;
+  sort: TaskSort;
+  after?: ListCursor;
+  limit: number;
+};
 
-/** Newest first, keyset-paginated on the id: rows added or deleted meanwhile never shift a page. */
+/**
+ * Newest first (by id), or soonest due first (by due_at, then id); keyset-paginated, so rows added or
+ * deleted meanwhile never shift a page. Each order has an index for one user and one for everyone.
+ */
 export function listTasks(db: CommonQueryMethods, actor: Actor, filter: ListFilter) {
   const conditions = [visibleTo(actor)];
   if (filter.userId !== undefined) conditions.push(sql.fragment`user_id = ${filter.userId}`);
   if (filter.status !== undefined) conditions.push(sql.fragment`status = ${filter.status}`);
-  if (filter.before !== undefined) conditions.push(sql.fragment`id < ${filter.before}`);
+  const due = filter.sort === 'due';
+  const { after } = filter;
+  if (after) {
+    conditions.push(
+      due
+        ? sql.fragment`(due_at, id) > (${after.dueAt ?? null}::timestamptz, ${after.id})`
+        : sql.fragment`id < ${after.id}`,
+    );
+  }
   return db.any(sql.type(taskRow)`
     select ${columns} from tasks
     where ${sql.join(conditions, sql.fragment` and `)}
-    order by id desc
+    order by ${due ? sql.fragment`due_at, id` : sql.fragment`id desc`}
     limit ${filter.limit}`);
+}
+
+/** Moves a (locked, pending) task to a new due time and the new job that will complete it then. */
+export function rescheduleTask(db: CommonQueryMethods, id: number, change: { due: Due; jobId: string }) {
+  return db.one(sql.type(taskRow)`
+    update tasks set due_at = ${dueAtSql(change.due)}, job_id = ${change.jobId}, updated_at = now()
+    where id = ${id}
+    returning ${columns}`);
 }
 
 export function updateTaskText(

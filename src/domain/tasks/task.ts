@@ -23,3 +23,6 @@ export const taskRow = z
   })
   .meta({ id: 'Task' });
 export type Task = z.output<typeof taskRow>;
+
+/** When a task is due, as a request says it: at a time, or this many seconds from now (the database's). */
+export type Due = { readonly at: Date } | { readonly delaySeconds: number };

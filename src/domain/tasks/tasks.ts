@@ -1,12 +1,25 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type DatabasePool, ForeignKeyIntegrityConstraintViolationError } from 'slonik';
+import {
+  type DatabasePool,
+  type DatabaseTransactionConnection,
+  ForeignKeyIntegrityConstraintViolationError,
+} from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import { type Boss, COMPLETE_TASK } from '../../jobs/queue.ts';
 import type { Actor } from '../users/user.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
-import { deleteTaskRow, findTask, insertTask, listTasks, markTaskCompleted, updateTaskText } from './queries.ts';
-import type { Task, TaskStatus } from './task.ts';
+import { formatListCursor, type ListCursor, type TaskSort } from './listCursor.ts';
+import {
+  deleteTaskRow,
+  findTask,
+  insertTask,
+  listTasks,
+  markTaskCompleted,
+  rescheduleTask,
+  updateTaskText,
+} from './queries.ts';
+import type { Due, Task, TaskStatus } from './task.ts';
 
 export type TaskDeps = { readonly db: DatabasePool; readonly boss: Boss; readonly delaySeconds: number };
 
@@ -25,22 +38,21 @@ class KeyTaken extends Error {}
 export async function createTask(
   deps: TaskDeps,
   actor: Actor,
-  input: { title: string; description: string },
+  input: { title: string; description: string; due?: Due | undefined },
   idempotencyKey?: string,
 ): Promise<{ task: Task; replayed: boolean }> {
+  const { title, description, due = { delaySeconds: deps.delaySeconds } } = input;
+  // The due time as the request said it (a retry of "in 60 s" is the same request a minute later); the
+  // default adds nothing, so keys recorded before due times existed still match.
+  const asked = input.due && ('at' in input.due ? input.due.at.toISOString() : input.due.delaySeconds);
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify([input.title, input.description]))
+    .update(JSON.stringify(asked === undefined ? [title, description] : [title, description, asked]))
     .digest('hex');
   try {
     const task = await deps.db.transaction(async (tx) => {
       const jobId = randomUUID();
-      const task = await insertTask(tx, { userId: actor.id, ...input, jobId, delaySeconds: deps.delaySeconds });
-      const sent = await deps.boss.send(
-        COMPLETE_TASK,
-        { taskId: task.id },
-        { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
-      );
-      if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
+      const task = await insertTask(tx, { userId: actor.id, title, description, jobId, due });
+      await sendCompletionJob(deps.boss, tx, task, jobId);
       if (idempotencyKey !== undefined) {
         const claimed = await claimIdempotencyKey(tx, { userId: actor.id, key: idempotencyKey, fingerprint, task });
         if (!claimed) throw new KeyTaken();
@@ -73,25 +85,32 @@ export function assertMaySeeTasksOf(actor: Actor, userId: number | undefined): v
 }
 
 /**
- * One page of tasks, newest first, and the cursor of the next page (null on the last one). An admin
- * lists everyone's (or one user's); anyone else their own.
+ * One page of tasks, newest first or soonest due first, and the cursor of the next page (null on the
+ * last one). An admin lists everyone's (or one user's); anyone else their own.
  * @throws AppError 403 when a non-admin asks for another user's tasks.
  */
 export async function listTaskPage(
   deps: TaskDeps,
   actor: Actor,
-  query: { limit: number; userId?: number | undefined; status?: TaskStatus | undefined; cursor?: number | undefined },
-): Promise<{ tasks: Task[]; nextCursor: number | null }> {
+  query: {
+    limit: number;
+    sort: TaskSort;
+    userId?: number | undefined;
+    status?: TaskStatus | undefined;
+    cursor?: ListCursor | undefined;
+  },
+): Promise<{ tasks: Task[]; nextCursor: string | null }> {
   assertMaySeeTasksOf(actor, query.userId);
   const rows = await listTasks(deps.db, actor, {
     limit: query.limit + 1, // one more than asked tells whether there is a next page
+    sort: query.sort,
     ...(query.userId !== undefined && { userId: query.userId }),
     ...(query.status !== undefined && { status: query.status }),
-    ...(query.cursor !== undefined && { before: query.cursor }),
+    ...(query.cursor !== undefined && { after: query.cursor }),
   });
   const tasks = rows.slice(0, query.limit);
   const last = tasks.at(-1);
-  return { tasks, nextCursor: rows.length > query.limit && last ? last.id : null };
+  return { tasks, nextCursor: rows.length > query.limit && last ? formatListCursor(query.sort, last) : null };
 }
 
 /** @throws AppError 404 when the task does not exist or is not the actor's to see. */
@@ -102,30 +121,43 @@ export async function getTask(deps: TaskDeps, actor: Actor, id: number): Promise
 }
 
 /**
- * Changes title and description, and completes a pending task by hand: its job is cancelled in the
- * same transaction. The job is touched before the task, in the worker's order, so the two never deadlock.
- * @throws AppError 404 when the task does not exist or is not the actor's.
+ * Changes title and description, completes a pending task by hand (its job is cancelled), or reschedules
+ * it (its job is deleted and a new one, due at the new time, is sent): all in one transaction.
+ *
+ * The task's row is locked first, so changes to one task happen one at a time, whoever makes them: a
+ * reschedule racing a DELETE, another PATCH or the worker's completion sees the outcome of the one before.
+ * The worker completes a task only through its current `job_id`, so once a reschedule commits, the old job
+ * can no longer complete it. (No deadlock: the worker's statements each lock either jobs or tasks.)
+ * @throws AppError 404 when the task does not exist or is not the actor's; 409 when rescheduling a
+ * completed task.
  */
 export function updateTask(
   deps: TaskDeps,
   actor: Actor,
   id: number,
-  change: { title?: string | undefined; description?: string | undefined; status?: 'completed' | undefined },
+  change: {
+    title?: string | undefined;
+    description?: string | undefined;
+    status?: 'completed' | undefined;
+    due?: Due | undefined;
+  },
 ): Promise<Task> {
   return deps.db.transaction(async (tx) => {
-    let task = await findTask(tx, actor, id);
+    let task = await findTask(tx, actor, id, { forUpdate: true });
     if (!task) throw notFound('task');
-    const completing = change.status === 'completed' && task.status === 'pending';
-    if (completing && task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
+    if (change.due) {
+      if (task.status !== 'pending') throw conflict('the task is completed: it cannot be rescheduled');
+      if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
+      const jobId = randomUUID();
+      task = await rescheduleTask(tx, id, { due: change.due, jobId });
+      await sendCompletionJob(deps.boss, tx, task, jobId);
+    }
+    if (change.status === 'completed' && task.status === 'pending') {
+      if (task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
+      task = (await markTaskCompleted(tx, id)) ?? task;
+    }
     if (change.title !== undefined || change.description !== undefined) {
       task = await updateTaskText(tx, id, change);
-    }
-    if (completing) {
-      // Null when the worker completed it meanwhile (then it is completed, as asked), or when a DELETE
-      // won the race for the row (then it is gone: 404, never the stale pending task).
-      const current = (await markTaskCompleted(tx, id)) ?? (await findTask(tx, actor, id));
-      if (!current) throw notFound('task');
-      task = current;
     }
     return task;
   });
@@ -137,10 +169,24 @@ export function updateTask(
  */
 export function deleteTask(deps: TaskDeps, actor: Actor, id: number): Promise<void> {
   return deps.db.transaction(async (tx) => {
-    const task = await findTask(tx, actor, id);
+    const task = await findTask(tx, actor, id, { forUpdate: true });
     if (!task) throw notFound('task');
     if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
-    const deleted = await deleteTaskRow(tx, id);
-    if (deleted.rowCount === 0) throw notFound('task');
+    await deleteTaskRow(tx, id);
   });
+}
+
+/** The job (`jobId`, already on the task's row) that completes `task` at its `due_at`, written in `tx`. */
+async function sendCompletionJob(
+  boss: Boss,
+  tx: DatabaseTransactionConnection,
+  task: Task,
+  jobId: string,
+): Promise<void> {
+  const sent = await boss.send(
+    COMPLETE_TASK,
+    { taskId: task.id },
+    { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
+  );
+  if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
 }

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { parseListCursor } from '../../domain/tasks/listCursor.ts';
 import {
   assertMaySeeTasksOf,
   createTask,
@@ -12,7 +13,7 @@ import {
 import { AppError, notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
-import { createTaskBody, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
+import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
 import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from './watch.ts';
 
@@ -51,7 +52,8 @@ export function taskRoutes(
   const auth = requireAuth(db, accounts);
 
   router.post('/', auth, async (ctx) => {
-    const input = validate(createTaskBody, ctx.request.body ?? {});
+    const { title, description, ...when } = validate(createTaskBody, ctx.request.body ?? {});
+    const input = { title, description, due: dueOf(when) };
     const { task, replayed } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
     if (!replayed) metrics.tasksCreated.inc();
     ctx.status = 201;
@@ -63,9 +65,10 @@ export function taskRoutes(
     const query = validate(listTasksQuery, ctx.query);
     const { tasks: page, nextCursor } = await listTaskPage(tasks, actorOf(ctx), {
       limit: query.limit,
+      sort: query.sort,
       userId: query.user_id,
       status: query.status,
-      cursor: query.cursor,
+      cursor: query.cursor === undefined ? undefined : (parseListCursor(query.sort, query.cursor) ?? undefined),
     });
     if (nextCursor !== null) {
       const next = new URLSearchParams();
@@ -127,8 +130,8 @@ export function taskRoutes(
 
   router.patch('/:id', auth, async (ctx) => {
     const id = taskId(ctx);
-    const change = validate(updateTaskBody, ctx.request.body ?? {});
-    ctx.body = await updateTask(tasks, actorOf(ctx), id, change);
+    const { due_at, delay_seconds, ...change } = validate(updateTaskBody, ctx.request.body ?? {});
+    ctx.body = await updateTask(tasks, actorOf(ctx), id, { ...change, due: dueOf({ due_at, delay_seconds }) });
   });
 
   router.delete('/:id', auth, async (ctx) => {

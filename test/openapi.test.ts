@@ -119,8 +119,12 @@ test('real answers of every route, successes and errors, match the document', as
     await raw('GET', `/tasks/${created.body.id}`, { authorization: token, prefer: 'wait=0' }),
   );
   check('/tasks/{id}', 'GET', await api.get('/tasks/999999', token));
+  check('/tasks', 'POST', await api.post('/tasks', { title: 'soon', delay_seconds: 300 }, token));
+  check('/tasks', 'GET', await api.get('/tasks?sort=due&limit=1', token));
+  check('/tasks/{id}', 'PATCH', await api.patch(`/tasks/${created.body.id}`, { delay_seconds: 60 }, token));
   check('/tasks/{id}', 'PATCH', await api.patch(`/tasks/${created.body.id}`, { status: 'completed' }, token));
   check('/tasks/{id}', 'PATCH', await api.patch(`/tasks/${created.body.id}`, { status: 'pending' }, token));
+  check('/tasks/{id}', 'PATCH', await api.patch(`/tasks/${created.body.id}`, { delay_seconds: 60 }, token));
   check('/tasks/{id}', 'DELETE', await api.delete(`/tasks/${created.body.id}`, token));
   check('/tasks/{id}', 'DELETE', await api.delete(`/tasks/${created.body.id}`, token));
   const stream = await openStream(`${service.baseUrl}/tasks/events`, token);

@@ -20,7 +20,7 @@ const ERRORS = {
   401: ['No token, a bad or expired one, or one whose account is gone', ['unauthorized']],
   403: ['Not allowed for this account', ['forbidden']],
   404: ["No such task, or someone else's (never a 403)", ['not_found']],
-  409: ['An account with this email exists', ['conflict']],
+  409: ['A conflict: an account with this email exists, or a completed task cannot be rescheduled', ['conflict']],
   413: ['The body is over 64 KB', ['payload_too_large']],
   415: ['The body is not JSON, or its Content-Encoding is unknown', ['unsupported_media_type']],
   422: ['This Idempotency-Key was used with another body', ['idempotency_key_reused']],
@@ -103,9 +103,12 @@ client address (RATE_LIMIT_AUTH_PER_MINUTE).`,
   '/tasks': {
     post: {
       tags: ['tasks'],
-      summary: 'Create a task: pending, it completes on its own after the delay',
-      description: `The task and its completion job are written in one transaction. With \`Idempotency-Key\`, a
-retry with the same key and body gets the first answer and creates nothing (keys last 24 hours).`,
+      summary: 'Create a task: pending, it completes on its own at its due time',
+      description: `Due at \`due_at\` (RFC 3339 with an offset, in the future, at most 365 days ahead), or
+\`delay_seconds\` from now (0 to 31,536,000), or neither: after TASK_COMPLETION_DELAY_SECONDS (120 s). Both at
+once is a 400. The task and its completion job are written in one transaction. With \`Idempotency-Key\`, a
+retry with the same key and body (due time included) gets the first answer and creates nothing (keys last 24
+hours).`,
       ...authenticated,
       requestParams: {
         header: z.object({
@@ -115,7 +118,13 @@ retry with the same key and body gets the first answer and creates nothing (keys
             .meta({ description: '1 to 255 visible ASCII characters, bare or quoted', example: 'order-42' }),
         }),
       },
-      requestBody: { content: json(createTaskBody, { title: 'Deployment Task', description: 'description here' }) },
+      requestBody: {
+        content: json(createTaskBody, {
+          title: 'Deployment Task',
+          description: 'description here',
+          delay_seconds: 300,
+        }),
+      },
       responses: {
         201: {
           description: 'The task, pending, due at `due_at`',
@@ -127,8 +136,10 @@ retry with the same key and body gets the first answer and creates nothing (keys
     },
     get: {
       tags: ['tasks'],
-      summary: 'List tasks, newest first',
-      description: "An admin lists everyone's tasks (`user_id` filters); others their own.",
+      summary: 'List tasks, newest first or soonest due first',
+      description: `An admin lists everyone's tasks (\`user_id\` filters); others their own. \`sort=due\` lists
+soonest due first, ties by id. Pages are keyset pages: follow the \`Link\` header; tasks added or deleted
+meanwhile never shift a page.`,
       ...authenticated,
       requestParams: { query: listTasksQuery },
       responses: {
@@ -137,7 +148,7 @@ retry with the same key and body gets the first answer and creates nothing (keys
           headers: z.object({
             link: z.string().optional().meta({
               description: 'The next page, when there is one',
-              example: '</tasks?limit=20&cursor=21>; rel="next"',
+              example: '</tasks?sort=created&limit=20&cursor=21>; rel="next"',
             }),
           }),
           content: json(z.array(taskRow)),
@@ -151,7 +162,7 @@ retry with the same key and body gets the first answer and creates nothing (keys
       tags: ['tasks'],
       summary: 'Watch task changes as Server-Sent Events',
       description: `\`text/event-stream\` of the caller's task events (an admin's: everyone's, or \`user_id\`'s):
-\`id: <tx>-<n>\`, \`event: created|completed|deleted\`, \`data: {"type","task_id","user_id","at"}\`, and a
+\`id: <tx>-<n>\`, \`event: created|rescheduled|completed|deleted\`, \`data: {"type","task_id","user_id","at"}\`, and a
 \`: heartbeat\` comment every 15 s. Reconnect with \`Last-Event-ID\` to replay what was missed (kept 24 hours).
 Browsers: use a fetch-based client that can send the Authorization header.`,
       ...authenticated,
@@ -200,14 +211,16 @@ waits until it completes (200), is deleted (404), or N seconds pass (200, pendin
     },
     patch: {
       tags: ['tasks'],
-      summary: 'Change a task, or complete it now',
-      description: 'Completing by hand cancels its job in the same transaction.',
+      summary: 'Change a task, reschedule it, or complete it now',
+      description: `Completing by hand cancels its job in the same transaction. \`due_at\` or \`delay_seconds\`
+(counted from now) reschedules a pending task: its old job is deleted and a new one written in the same
+transaction, so it completes at the new time only; rescheduling a completed task is a 409.`,
       ...authenticated,
       requestParams: { path: taskId },
-      requestBody: { content: json(updateTaskBody, { status: 'completed' }) },
+      requestBody: { content: json(updateTaskBody, { delay_seconds: 60 }) },
       responses: {
         200: { description: 'The task', content: json(taskRow) },
-        ...errors(400, 401, 404, 413, 415, 503),
+        ...errors(400, 401, 404, 409, 413, 415, 503),
       },
     },
     delete: {

@@ -2,9 +2,17 @@
 
 -- Each task's own due time (POST /tasks due_at or delay_seconds; PATCH reschedules it).
 
--- Every writer cuts due_at to milliseconds: the job's start_after (a JS Date) then equals it exactly, and a
--- `sort=due` cursor (the task's due_at as the API shows it, plus its id) names a row exactly.
-alter table tasks add constraint tasks_due_at_milliseconds check (due_at = date_trunc('milliseconds', due_at));
+-- due_at is kept to the millisecond, whoever writes it (an operator's `now()` included): the job's
+-- start_after (a JS Date) then equals it exactly, and a `sort=due` cursor (the task's due_at as the API shows
+-- it, plus its id) names a row exactly.
+create function tasks_due_at_milliseconds() returns trigger language plpgsql as $$
+begin
+  new.due_at := date_trunc('milliseconds', new.due_at);
+  return new;
+end $$;
+create trigger tasks_due_at_milliseconds before insert or update of due_at on tasks
+  for each row execute function tasks_due_at_milliseconds();
+update tasks set due_at = due_at where due_at <> date_trunc('milliseconds', due_at);
 
 -- GET /tasks?sort=due: soonest due first, ties by id, keyset pages on (due_at, id). One user's list and an
 -- admin's all-users list each walk an index in order. Pending tasks have partial indexes of their own: most
@@ -89,4 +97,5 @@ drop index tasks_pending_due_at_id;
 drop index tasks_pending_user_id_due_at_id;
 drop index tasks_due_at_id;
 drop index tasks_user_id_due_at_id;
-alter table tasks drop constraint tasks_due_at_milliseconds;
+drop trigger tasks_due_at_milliseconds on tasks;
+drop function tasks_due_at_milliseconds();

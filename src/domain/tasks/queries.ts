@@ -11,13 +11,13 @@ const visibleTo = (actor: Actor): FragmentSqlToken =>
   actor.role === 'admin' ? sql.fragment`true` : sql.fragment`user_id = ${actor.id}`;
 
 /**
- * The due time in SQL, cut to milliseconds (a check constraint holds every writer to it) so that the job's
- * `start_after` (a JS Date) equals it exactly. A delay counts from the database's clock.
+ * The due time in SQL; a delay counts from the database's clock. A trigger cuts every `due_at` to
+ * milliseconds (sql/*_due_times.sql), so the job's `start_after` (a JS Date) equals it exactly.
  */
 const dueAtSql = (due: Due): FragmentSqlToken =>
   'at' in due
-    ? sql.fragment`date_trunc('milliseconds', ${due.at.toISOString()}::timestamptz)`
-    : sql.fragment`date_trunc('milliseconds', now() + make_interval(secs => ${due.delaySeconds}))`;
+    ? sql.fragment`${due.at.toISOString()}::timestamptz`
+    : sql.fragment`now() + make_interval(secs => ${due.delaySeconds})`;
 
 export function insertTask(
   db: CommonQueryMethods,

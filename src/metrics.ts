@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type Boss, COMPLETE_TASK } from './jobs/queue.ts';
+import { type Boss, COMPLETE_TASK } from './db/queues.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 

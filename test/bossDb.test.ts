@@ -2,7 +2,7 @@ import test from 'ava';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { bossDb } from '../src/db/bossDb.ts';
-import { COMPLETE_TASK } from '../src/jobs/queue.ts';
+import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { query } from './helpers/db.ts';
 import { client, signUp, startService, type TestService } from './helpers/service.ts';
 

@@ -1,12 +1,8 @@
 import { PgBoss } from 'pg-boss';
 import type { DatabasePool } from 'slonik';
 import { bossDb } from '../db/bossDb.ts';
+import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import type { Logger } from '../log.ts';
-
-/** The queue whose jobs complete tasks; each job is `{ taskId }`, due at the task's `due_at`. */
-export const COMPLETE_TASK = 'complete-task';
-
-export type Boss = PgBoss;
 
 type Options = {
   url: string;

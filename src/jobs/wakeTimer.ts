@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
 import type { Logger } from '../log.ts';
-import { type Boss, COMPLETE_TASK } from './queue.ts';
+import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 
 /**
  * Milliseconds until the earliest waiting job of the queue comes due, in the database's own clock (the

@@ -8,7 +8,7 @@ import {
 } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { type Boss, COMPLETE_TASK } from './queue.ts';
+import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import { startWakeTimer } from './wakeTimer.ts';
 
 export type WorkerSettings = {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'pg-boss';
 import { z } from 'zod';
-import { type Boss, COMPLETE_TASK } from '../../jobs/queue.ts';
+import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { purgeOldTaskEventsSql } from './events.ts';
 import {
   completeTasksOfJobsSql,

@@ -102,6 +102,35 @@ test('real answers of every route, successes and errors, match the document', as
   check('/me', 'GET', await api.get('/me', token));
   check('/me', 'GET', await api.get('/me', 'not-a-token'));
 
+  const body = (method: string, path: string, payload: unknown, bearer: string) =>
+    api.raw(method, path, {
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+      body: JSON.stringify(payload),
+    });
+  const leaver = await signUp(api);
+  check('/users', 'GET', await api.get('/users?limit=1', admin.token));
+  check('/users', 'GET', await api.get('/users', token));
+  check('/users/{id}', 'GET', await api.get(`/users/${leaver.user.id}`, admin.token));
+  check('/users/{id}', 'GET', await api.get('/users/999999', admin.token));
+  check('/users/{id}', 'PATCH', await api.patch(`/users/${leaver.user.id}`, { role: 'user' }, admin.token));
+  check('/users/{id}', 'PATCH', await api.patch(`/users/${admin.user.id}`, { role: 'user' }, admin.token));
+  check(
+    '/me/password',
+    'POST',
+    await body('POST', '/me/password', { current_password: 'x', new_password: 'y' }, token),
+  );
+  check('/me', 'DELETE', await body('DELETE', '/me', { password: 'password123' }, admin.token));
+  check(
+    '/me/password',
+    'POST',
+    await body('POST', '/me/password', { current_password: 'password123', new_password: 'password456' }, leaver.token),
+  );
+  check('/logout', 'POST', await api.post('/logout', undefined, leaver.token));
+  const again = await signUp(api);
+  check('/users/{id}', 'DELETE', await api.delete(`/users/${again.user.id}`, admin.token));
+  check('/users/{id}', 'DELETE', await api.delete(`/users/${again.user.id}`, admin.token));
+  check('/me', 'DELETE', await body('DELETE', '/me', { password: 'password123' }, (await signUp(api)).token));
+
   const created = await api.post('/tasks', { title: 'Deployment Task', description: 'description here' }, token);
   check('/tasks', 'POST', created);
   check('/tasks', 'POST', await api.post('/tasks', { title: '' }, token));

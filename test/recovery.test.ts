@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { PgBoss } from 'pg-boss';
-import { completeTasksOfJobs } from '../src/domain/tasks/completion.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
+import { completeTasksOfJobs } from '../src/domain/tasks/completion.ts';
 import { startBoss } from '../src/jobs/queue.ts';
 import { startWorker } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { createDb } from '../src/db/pool.ts';
+import type { Boss } from '../src/db/queues.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { createApp } from '../src/http/app.ts';
 import { startEventHub } from '../src/http/eventHub.ts';
-import type { Boss } from '../src/db/queues.ts';
 import { startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
 import { createTestDatabase } from './helpers/db.ts';

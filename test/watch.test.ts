@@ -57,18 +57,19 @@ test('a reschedule is an event on the stream, and a wait goes on through it unti
   const service = await startService({ worker: true });
   t.teardown(() => service.stop());
   const { token } = await signUp(service.api);
-  const task = (await service.api.post('/tasks', { title: 'moved', delay_seconds: 3600 }, token)).body;
   const stream = await openStream(`${service.baseUrl}/tasks/events`, token);
   t.teardown(() => stream.close());
+  const task = (await service.api.post('/tasks', { title: 'moved', delay_seconds: 3600 }, token)).body;
   const waiting = waitFor(service.baseUrl, `/tasks/${task.id}`, token, 30);
   await sleep(300);
   t.is((await service.api.patch(`/tasks/${task.id}`, { delay_seconds: 1 }, token)).status, 200);
   const completed = await waiting;
   t.is(completed.body.status, 'completed', 'the reschedule did not end the wait; the completion did');
-  const events = await stream.until(2);
+  const events = await stream.until(3);
   t.deepEqual(
     events.map((event) => [event.event, event.data.task_id]),
     [
+      ['created', task.id],
       ['rescheduled', task.id],
       ['completed', task.id],
     ],

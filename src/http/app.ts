@@ -13,11 +13,15 @@ import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { userRoutes } from './routes/users.ts';
 
 const BODY_LIMIT = '64kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** The HTTP API as a Koa app, apart from `listen`, so tests need no fixed port. */
+/** Methods whose requests may carry a JSON body (DELETE /me carries the password). */
+const BODY_METHODS = ['POST', 'PATCH', 'DELETE'];
+
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   // Behind N proxies the client's address is the Nth entry from the right of X-Forwarded-For: the ones
@@ -49,9 +53,9 @@ export function createApp(deps: AppDeps): Koa {
   // Standard security headers (nosniff, HSTS, a deny-all CSP ...) on every response, errors included.
   app.use(helmet());
   app.use(async (ctx, next) => {
-    // A body on POST or PATCH must be JSON in UTF-8; an empty body is left to validation.
+    // A body on POST, PATCH or DELETE must be JSON in UTF-8; an empty body is left to validation.
     const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
-    if ((ctx.method === 'POST' || ctx.method === 'PATCH') && hasBody) {
+    if (BODY_METHODS.includes(ctx.method) && hasBody) {
       if (!ctx.is('application/json')) {
         throw new AppError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
       }
@@ -62,7 +66,7 @@ export function createApp(deps: AppDeps): Koa {
     }
     await next();
   });
-  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT, jsonStrict: true }));
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT, jsonStrict: true, parsedMethods: BODY_METHODS }));
 
   for (const router of createRouters(deps)) {
     app.use(router.routes());
@@ -74,7 +78,14 @@ export function createApp(deps: AppDeps): Koa {
 /** Every router of the API: `createApp` serves them, and a test holds the OpenAPI document to them. */
 export function createRouters(deps: AppDeps): Router[] {
   const limiter = createAuthLimiter(deps.db, deps.rateLimit);
-  return [healthRoutes(deps), metricsRoutes(deps), docsRoutes(), accountRoutes({ ...deps, limiter }), taskRoutes(deps)];
+  return [
+    healthRoutes(deps),
+    metricsRoutes(deps),
+    docsRoutes(),
+    accountRoutes({ ...deps, limiter }),
+    userRoutes({ ...deps, limiter }),
+    taskRoutes(deps),
+  ];
 }
 
 /**

@@ -14,17 +14,21 @@ export function tokenOf(ctx: Context): string | null {
 
 /**
  * The actor of the request's token, or null when it carries none. A token is only as good as its user:
- * the account is read on every request, so a deleted user's token is refused and a changed role applies
- * at once, whatever the token's own `role` claim says.
- * @throws AppError 401 for a bad or expired token, or one whose account no longer exists.
+ * the account is read on every request (one indexed read), so a deleted user's token is refused, a
+ * changed role applies at once whatever the token's own `role` claim says, and a token signed before the
+ * user's last logout or password change (an older token generation) is refused.
+ * @throws AppError 401 for a bad, expired or revoked token, or one whose account no longer exists.
  */
 export async function optionalActor(ctx: Context, db: DatabasePool, settings: TokenSettings): Promise<Actor | null> {
   const token = tokenOf(ctx);
   if (token === null) return null;
   const claimed = verifyToken(token, settings);
-  const actor = await findActor(db, claimed.id);
-  if (!actor) throw unauthorized('the account of this token no longer exists');
-  return actor;
+  const user = await findActor(db, claimed.id);
+  if (!user) throw unauthorized('the account of this token no longer exists');
+  if (user.token_generation !== claimed.generation) {
+    throw unauthorized('this token was revoked (logout or password change): log in again');
+  }
+  return { id: user.id, role: user.role };
 }
 
 /** Requires a valid token and puts the actor on `ctx.state.actor`. */

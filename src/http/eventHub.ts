@@ -5,6 +5,8 @@ import { currentCursor, type EventCursor, isAfter, readEvents, type TaskEvent } 
 import type { Logger } from '../log.ts';
 
 export type Watcher = {
+  /** Who watches: their watch ends when their tokens are revoked, their role changes or their account goes. */
+  readonly actorId: number;
   /** One user's events, or everyone's (null: an admin's stream). */
   readonly userId: number | null;
   /** Events in order, once no older transaction can still add one in front (what streams need). */
@@ -18,6 +20,8 @@ export type Watcher = {
   onResync(): void;
   /** The hub is closing (shutdown): answer now. */
   onClose(): void;
+  /** The watcher's tokens were revoked, their role changed, or their account is gone: check again now. */
+  onRevoked(): void;
 };
 
 export type EventHub = {
@@ -93,7 +97,17 @@ export async function startEventHub({
     log,
     onNotification(payload) {
       try {
-        const announced = JSON.parse(payload) as { tx?: string; id?: number; changed?: [number, string][] };
+        const announced = JSON.parse(payload) as {
+          tx?: string;
+          id?: number;
+          changed?: [number, string][];
+          revoked?: number[];
+        };
+        if (announced.revoked) {
+          const revoked = new Set(announced.revoked);
+          for (const watcher of watchers) if (revoked.has(watcher.actorId)) watcher.onRevoked();
+          return; // no task event: nothing to read
+        }
         const event = { tx: BigInt(announced.tx ?? 0), id: Number(announced.id ?? 0) };
         if (!expected || isAfter(event, expected)) expected = event;
         for (const [taskId] of announced.changed ?? []) {

@@ -4,23 +4,30 @@ import { taskRow } from '../domain/tasks/task.ts';
 import { userRow } from '../domain/users/user.ts';
 import { MAX_WAIT_SECONDS } from './routes/watch.ts';
 import {
+  changePasswordBody,
   createTaskBody,
+  deleteAccountBody,
   errorResponse,
   listTasksQuery,
+  listUsersQuery,
   loginBody,
   registerBody,
   taskEventsQuery,
   tokenResponse,
   updateTaskBody,
+  updateUserBody,
 } from './schemas.ts';
 
 /** Error responses by status: each names the codes it may carry. */
 const ERRORS = {
   400: ['Invalid input: the details name each bad field', ['invalid_json', 'validation_failed']],
-  401: ['No token, a bad or expired one, or one whose account is gone', ['unauthorized']],
+  401: ['No token, a bad, expired or revoked one, one whose account is gone, or a wrong password', ['unauthorized']],
   403: ['Not allowed for this account', ['forbidden']],
-  404: ["No such task, or someone else's (never a 403)", ['not_found']],
-  409: ['A conflict: an account with this email exists, or a completed task cannot be rescheduled', ['conflict']],
+  404: ["No such task or user, or someone else's task (never a 403)", ['not_found']],
+  409: [
+    'A conflict: an account with this email exists, a completed task cannot be rescheduled, or the last admin cannot be removed',
+    ['conflict'],
+  ],
   413: ['The body is over 64 KB', ['payload_too_large']],
   415: ['The body is not JSON, or its Content-Encoding is unknown', ['unsupported_media_type']],
   422: ['This Idempotency-Key was used with another body', ['idempotency_key_reused']],
@@ -61,6 +68,7 @@ const taskExample = {
   job_id: '7d9f2c7e-1b1e-4b5a-9a55-2f0c3f1f8e21',
 };
 const taskId = z.object({ id: z.string().meta({ description: 'The task id (a positive integer)', example: '1' }) });
+const userId = z.object({ id: z.string().meta({ description: 'The user id (a positive integer)', example: '1' }) });
 
 const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
   '/register': {
@@ -98,6 +106,89 @@ client address (RATE_LIMIT_AUTH_PER_MINUTE).`,
       summary: 'Who the token belongs to',
       ...authenticated,
       responses: { 200: { description: 'The account', content: json(userRow) }, ...errors(401, 503) },
+    },
+    delete: {
+      tags: ['accounts'],
+      summary: 'Delete your account',
+      description: `With your password. The account, its tasks (their jobs removed) and idempotency keys go in one
+transaction; its tokens are refused at once. The last admin cannot leave (409). A wrong password is a 401 and
+counts as a failed login of the account.`,
+      ...authenticated,
+      requestBody: { content: json(deleteAccountBody, { password: 'securepassword123' }) },
+      responses: { 204: { description: 'Deleted' }, ...errors(400, 401, 409, 413, 415, 429, 503) },
+    },
+  },
+  '/me/password': {
+    post: {
+      tags: ['accounts'],
+      summary: 'Change your password',
+      description: `Every token issued before, this one included, is refused from then on: log in again with the
+new password. A wrong current password is a 401 and counts as a failed login of the account.`,
+      ...authenticated,
+      requestBody: {
+        content: json(changePasswordBody, { current_password: 'securepassword123', new_password: 'another secret 42' }),
+      },
+      responses: { 204: { description: 'Changed' }, ...errors(400, 401, 413, 415, 429, 503) },
+    },
+  },
+  '/logout': {
+    post: {
+      tags: ['accounts'],
+      summary: 'Log out everywhere',
+      description: `Every token of this user issued before, on any device, is refused from then on; open event
+streams and waits end. A token issued after works.`,
+      ...authenticated,
+      responses: { 204: { description: 'Logged out' }, ...errors(401, 503) },
+    },
+  },
+  '/users': {
+    get: {
+      tags: ['users'],
+      summary: 'List users, newest first (admins)',
+      ...authenticated,
+      requestParams: { query: listUsersQuery },
+      responses: {
+        200: {
+          description: 'A page of users',
+          headers: z.object({
+            link: z.string().optional().meta({
+              description: 'The next page, when there is one',
+              example: '</users?limit=20&cursor=21>; rel="next"',
+            }),
+          }),
+          content: json(z.array(userRow)),
+        },
+        ...errors(400, 401, 403, 503),
+      },
+    },
+  },
+  '/users/{id}': {
+    get: {
+      tags: ['users'],
+      summary: 'Read a user (admins)',
+      ...authenticated,
+      requestParams: { path: userId },
+      responses: { 200: { description: 'The user', content: json(userRow) }, ...errors(401, 403, 404, 503) },
+    },
+    patch: {
+      tags: ['users'],
+      summary: "Change a user's role (admins)",
+      description: 'The role applies at once, to tokens already issued too. Demoting the last admin is a 409.',
+      ...authenticated,
+      requestParams: { path: userId },
+      requestBody: { content: json(updateUserBody, { role: 'admin' }) },
+      responses: {
+        200: { description: 'The user', content: json(userRow) },
+        ...errors(400, 401, 403, 404, 409, 413, 415, 503),
+      },
+    },
+    delete: {
+      tags: ['users'],
+      summary: 'Delete a user (admins)',
+      description: 'As DELETE /me, without the password. Deleting the last admin is a 409.',
+      ...authenticated,
+      requestParams: { path: userId },
+      responses: { 204: { description: 'Deleted' }, ...errors(401, 403, 404, 409, 503) },
     },
   },
   '/tasks': {

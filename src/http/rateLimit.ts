@@ -7,7 +7,7 @@ import { normalizeEmail } from '../domain/users/accounts.ts';
 import { AppError } from '../errors.ts';
 
 export type RateLimitSettings = {
-  /** Requests a minute to POST /register, and apart to POST /login, from one client address. */
+  /** Requests a minute to POST /register, apart to POST /login, and apart to the password checks, from one client address. */
   readonly authPerMinute: number;
   /** Failed logins for one account from one address in 15 minutes; ten times that from all addresses in an hour. */
   readonly loginFailures: number;
@@ -15,11 +15,13 @@ export type RateLimitSettings = {
 
 export type AuthLimiter = {
   /** Counts a request to `route` from the client's address; sets the RateLimit headers. @throws AppError 429 */
-  perAddress(route: 'login' | 'register'): Middleware;
+  perAddress(route: 'login' | 'register' | 'password'): Middleware;
   /** @throws AppError 429 while this account is locked for this address or for everyone. */
   assertLoginAllowed(ctx: Context, email: string): Promise<void>;
   loginFailed(ctx: Context, email: string): Promise<void>;
   loginSucceeded(ctx: Context, email: string): Promise<void>;
+  /** Forgets the account's failure counts, from every address (its account was deleted). */
+  forgetAccount(email: string): Promise<void>;
 };
 
 const FAILURE_WINDOW_SECONDS = 15 * 60;
@@ -108,6 +110,13 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
     },
     async loginSucceeded(ctx, email) {
       await accountAtAddress.delete(`${accountKey(email)}:${ctx.ip}`);
+    },
+    async forgetAccount(email) {
+      const key = accountKey(email);
+      await rawQuery(db, 'delete from rate_limits where key = $1 or starts_with(key, $2)', [
+        `failall:${key}`,
+        `fail:${key}:`,
+      ]);
     },
   };
 }

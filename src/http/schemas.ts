@@ -25,6 +25,9 @@ const password = z
   )
   .meta({ description: '8 to 72 bytes in UTF-8', example: 'securepassword123' });
 
+/** A password to check (not to set): anything up to 1000 characters, as at login. */
+const givenPassword = z.string().min(1).max(1000).meta({ example: 'securepassword123' });
+
 export const registerBody = z
   .strictObject({
     email,
@@ -39,9 +42,31 @@ export const registerBody = z
 export const loginBody = z
   .strictObject({
     email: z.string().min(1).max(1000).meta({ example: 'dev@example.com' }),
-    password: z.string().min(1).max(1000).meta({ example: 'securepassword123' }),
+    password: givenPassword,
   })
   .meta({ id: 'LoginRequest' });
+
+export const changePasswordBody = z
+  .strictObject({ current_password: givenPassword, new_password: password })
+  .meta({ id: 'ChangePasswordRequest' });
+
+export const deleteAccountBody = z.strictObject({ password: givenPassword }).meta({ id: 'DeleteAccountRequest' });
+
+export const updateUserBody = z
+  .strictObject({ role: z.enum(roles).meta({ description: 'Demoting the last admin is a 409', example: 'admin' }) })
+  .meta({ id: 'UpdateUserRequest' });
+
+export const listUsersQuery = z.strictObject({
+  role: z.enum(roles).optional().meta({ description: 'Only users with this role' }),
+  limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
+  cursor: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(Number.MAX_SAFE_INTEGER)
+    .optional()
+    .meta({ description: 'From the `Link: rel="next"` header of the previous page' }),
+});
 
 const title = z
   .string()

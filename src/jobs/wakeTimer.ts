@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
-import type { Logger } from '../log.ts';
 import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
+import type { Logger } from '../log.ts';
 
 /**
  * Milliseconds until the earliest waiting job of the queue comes due, in the database's own clock (the

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import {
   type Completed,
   completeTasksOfJobs,
@@ -8,7 +9,6 @@ import {
 } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import { startWakeTimer } from './wakeTimer.ts';
 
 export type WorkerSettings = {

@@ -5,8 +5,8 @@ import {
   ForeignKeyIntegrityConstraintViolationError,
 } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
-import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
+import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import type { Actor } from '../users/user.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
 import { formatListCursor, type ListCursor, type TaskSort } from './listCursor.ts';

@@ -1,7 +1,7 @@
 import bcrypt from 'bcrypt';
-import { type DatabasePool, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { type CommonQueryMethods, type DatabasePool, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { conflict, forbidden, unauthorized } from '../../errors.ts';
-import { findCredentialsByEmail, insertBootstrapAdmin, insertUser } from './queries.ts';
+import { findCredentialsByEmail, insertBootstrapAdmin, insertUser, lockPasswordHash, revokeTokens } from './queries.ts';
 import { signToken, type TokenSettings } from './tokens.ts';
 import type { Actor, Role, User } from './user.ts';
 
@@ -70,8 +70,43 @@ export async function login(
   const tooLong = Buffer.byteLength(input.password, 'utf8') > MAX_PASSWORD_BYTES;
   if (!user || !matches || tooLong) throw unauthorized('wrong email or password');
   return {
-    token: signToken({ id: user.id, role: user.role }, settings),
+    token: signToken({ id: user.id, role: user.role, generation: user.token_generation }, settings),
     token_type: 'Bearer',
     expires_in: settings.expiresInSeconds,
   };
+}
+
+/**
+ * Checks the actor's password, with their row locked until the transaction `tx` ends (a concurrent
+ * change of password waits for this one).
+ * @throws AppError 401 for a wrong password, or when the account is gone.
+ */
+export async function assertPassword(tx: CommonQueryMethods, actor: Actor, password: string): Promise<void> {
+  const hash = await lockPasswordHash(tx, actor.id);
+  if (hash === null) throw unauthorized('the account of this token no longer exists');
+  const matches = await bcrypt.compare(password, hash);
+  if (!matches || Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) throw unauthorized('wrong password');
+}
+
+/**
+ * Changes the actor's password and ends every token signed before (this request's included): the user
+ * logs in again with the new password.
+ * @throws AppError 401 for a wrong current password.
+ */
+export async function changePassword(
+  db: DatabasePool,
+  settings: AccountSettings,
+  actor: Actor,
+  input: { current_password: string; new_password: string },
+): Promise<void> {
+  const passwordHash = await bcrypt.hash(input.new_password, settings.bcryptCost);
+  await db.transaction(async (tx) => {
+    await assertPassword(tx, actor, input.current_password);
+    await revokeTokens(tx, actor.id, passwordHash);
+  });
+}
+
+/** Logs the actor out everywhere: every token signed so far is refused from now on. */
+export async function logout(db: DatabasePool, actor: Actor): Promise<void> {
+  await revokeTokens(db, actor.id);
 }

@@ -6,7 +6,17 @@ import { type Actor, roles } from './user.ts';
 
 export type TokenSettings = { readonly secret: string; readonly expiresInSeconds: number };
 
-const claims = z.object({ sub: z.string().regex(/^\d+$/), role: z.enum(roles), iat: z.number(), exp: z.number() });
+const claims = z.object({
+  sub: z.string().regex(/^\d+$/),
+  role: z.enum(roles),
+  // The user's token generation when it was signed; tokens from before revocation existed have none.
+  gen: z.number().int().min(0).default(0),
+  iat: z.number(),
+  exp: z.number(),
+});
+
+/** What a verified token says: who, with which role, signed in which of the user's token generations. */
+export type Claims = Actor & { readonly generation: number };
 
 // Given a string, jsonwebtoken first tries to parse it as a public key, which throws, on every call; a secret
 // KeyObject skips that. One per settings object, made on first use.
@@ -20,10 +30,11 @@ function keyOf(settings: TokenSettings): KeyObject {
   return key;
 }
 
-export function signToken(actor: Actor, settings: TokenSettings): string {
-  return jwt.sign({ role: actor.role }, keyOf(settings), {
+/** Signs a token of `claims`; a generation left out is 0, a user's first. */
+export function signToken(claims: Actor & { readonly generation?: number }, settings: TokenSettings): string {
+  return jwt.sign({ role: claims.role, gen: claims.generation ?? 0 }, keyOf(settings), {
     algorithm: 'HS256',
-    subject: String(actor.id),
+    subject: String(claims.id),
     expiresIn: settings.expiresInSeconds,
   });
 }
@@ -32,7 +43,7 @@ export function signToken(actor: Actor, settings: TokenSettings): string {
  * Verifies an HS256 token (the algorithm is pinned: `none` and RS/ES tokens are refused).
  * @throws AppError 401 with a message that says what was wrong.
  */
-export function verifyToken(token: string, settings: TokenSettings): Actor {
+export function verifyToken(token: string, settings: TokenSettings): Claims {
   let payload: unknown;
   try {
     payload = jwt.verify(token, keyOf(settings), { algorithms: ['HS256'] });
@@ -42,5 +53,5 @@ export function verifyToken(token: string, settings: TokenSettings): Actor {
   }
   const parsed = claims.safeParse(payload);
   if (!parsed.success) throw unauthorized('invalid token');
-  return { id: Number(parsed.data.sub), role: parsed.data.role };
+  return { id: Number(parsed.data.sub), role: parsed.data.role, generation: parsed.data.gen };
 }

@@ -1,21 +1,50 @@
 import http from 'node:http';
 import Router from '@koa/router';
-import { type AccountSettings, login, register } from '../../domain/users/accounts.ts';
+import type { Context } from 'koa';
+import {
+  type AccountSettings,
+  assertPassword,
+  changePassword,
+  login,
+  logout,
+  register,
+} from '../../domain/users/accounts.ts';
+import { deleteUser } from '../../domain/users/administration.ts';
 import { findUserById } from '../../domain/users/queries.ts';
 import { AppError, unauthorized } from '../../errors.ts';
 import { actorOf, optionalActor, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import type { AuthLimiter } from '../rateLimit.ts';
-import { loginBody, registerBody } from '../schemas.ts';
+import { changePasswordBody, deleteAccountBody, loginBody, registerBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
 
 export function accountRoutes({
   db,
   accounts,
+  tasks,
   limiter,
-}: Pick<AppDeps, 'db' | 'accounts'> & { limiter: AuthLimiter }): Router {
+}: Pick<AppDeps, 'db' | 'accounts' | 'tasks'> & { limiter: AuthLimiter }): Router {
   const router = new Router({ methods: http.METHODS });
   const settings: AccountSettings = accounts;
+  const auth = requireAuth(db, settings);
+
+  /**
+   * Checks the actor's password as a login would: refused while the account is locked by failures, and a
+   * wrong one counts as a failed login of the account. Resolves with the account.
+   */
+  const checkPassword = async (ctx: Context, password: string) => {
+    const actor = actorOf(ctx);
+    const user = await findUserById(db, actor.id);
+    if (!user) throw unauthorized('the account of this token no longer exists');
+    await limiter.assertLoginAllowed(ctx, user.email);
+    try {
+      await assertPassword(db, actor, password);
+    } catch (error) {
+      if (error instanceof AppError && error.status === 401) await limiter.loginFailed(ctx, user.email);
+      throw error;
+    }
+    return user;
+  };
 
   router.post('/register', limiter.perAddress('register'), async (ctx) => {
     const input = validate(registerBody, ctx.request.body ?? {});
@@ -37,10 +66,30 @@ export function accountRoutes({
     await limiter.loginSucceeded(ctx, input.email);
   });
 
-  router.get('/me', requireAuth(db, settings), async (ctx) => {
+  router.get('/me', auth, async (ctx) => {
     const user = await findUserById(db, actorOf(ctx).id);
     if (!user) throw unauthorized('the account of this token no longer exists');
     ctx.body = user;
+  });
+
+  router.post('/me/password', limiter.perAddress('password'), auth, async (ctx) => {
+    const input = validate(changePasswordBody, ctx.request.body ?? {});
+    await checkPassword(ctx, input.current_password);
+    await changePassword(db, settings, actorOf(ctx), input);
+    ctx.status = 204;
+  });
+
+  router.post('/logout', auth, async (ctx) => {
+    await logout(db, actorOf(ctx));
+    ctx.status = 204;
+  });
+
+  router.delete('/me', limiter.perAddress('password'), auth, async (ctx) => {
+    const input = validate(deleteAccountBody, ctx.request.body ?? {});
+    const user = await checkPassword(ctx, input.password);
+    await deleteUser(tasks, actorOf(ctx), user.id);
+    await limiter.forgetAccount(user.email);
+    ctx.status = 204;
   });
 
   return router;

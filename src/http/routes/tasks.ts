@@ -11,10 +11,11 @@ import {
   updateTask,
 } from '../../domain/tasks/tasks.ts';
 import { AppError, notFound } from '../../errors.ts';
-import { actorOf, requireAuth } from '../auth.ts';
+import { actorOf, optionalActor, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
+import { nextLink } from './pages.ts';
 import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from './watch.ts';
 
 /** A path id that is not a positive integer names no task: 404, like an unknown one. */
@@ -70,13 +71,7 @@ export function taskRoutes(
       status: query.status,
       cursor: query.cursor === undefined ? undefined : (parseListCursor(query.sort, query.cursor) ?? undefined),
     });
-    if (nextCursor !== null) {
-      const next = new URLSearchParams();
-      for (const [key, value] of Object.entries({ ...query, cursor: nextCursor })) {
-        if (value !== undefined) next.set(key, String(value));
-      }
-      ctx.set('Link', `</tasks?${next}>; rel="next"`);
-    }
+    if (nextCursor !== null) ctx.set('Link', nextLink('/tasks', { ...query, cursor: nextCursor }));
     ctx.body = page;
   });
 
@@ -111,11 +106,14 @@ export function taskRoutes(
       const until = Date.now() + seconds * 1000;
       for (;;) {
         // Watch first, then read: a change between the two is never missed.
-        const watching = await waitForChange(ctx, events, first, Math.max(0, until - Date.now()) / 1000);
-        const current = await getTask(tasks, actor, id).catch((error: unknown) => {
-          watching.stop(); // deleted meanwhile: 404, and nothing left watching
-          throw error;
-        });
+        const watching = await waitForChange(ctx, events, actor, first, Math.max(0, until - Date.now()) / 1000);
+        // Each read checks the token again: a logout or a role change meanwhile applies to this answer too.
+        const current = await optionalActor(ctx, db, accounts)
+          .then((now) => getTask(tasks, now ?? actor, id))
+          .catch((error: unknown) => {
+            watching.stop(); // deleted meanwhile (404), or the token revoked (401): nothing left watching
+            throw error;
+          });
         if (current.status !== 'pending' || Date.now() >= until || events.closed || ctx.req.destroyed) {
           watching.stop();
           ctx.body = current;

@@ -64,13 +64,14 @@ export type AcquireWatch = ReturnType<typeof createWatchLimits>;
 
 /**
  * Long-polling: resolves when this pending task completes or is deleted (its event arrives), when the
- * listener resyncs after a cut, when the service shuts down, when the client goes away (the response's
+ * listener resyncs after a cut, when the service shuts down, when the actor's tokens are revoked, when the client goes away (the response's
  * `close`: a request's own `close` only says its body was read), or after
  * `seconds`, whichever comes first. The caller then reads the task again.
  */
 export async function waitForChange(
   ctx: Context,
   hub: AppDeps['events'],
+  actor: Actor,
   task: Pick<Task, 'id' | 'user_id'>,
   seconds: number,
 ): Promise<{ changed: Promise<void>; stop: () => void }> {
@@ -91,12 +92,14 @@ export async function waitForChange(
   const timer = setTimeout(done, seconds * 1000);
   ctx.res.once('close', done);
   unwatch = await hub.watch({
+    actorId: actor.id,
     userId: task.user_id,
     onTaskChanged: (taskId) => {
       if (taskId === task.id) done();
     },
     onResync: done,
     onClose: done,
+    onRevoked: done, // the caller checks the token again
   });
   return { changed, stop };
 }
@@ -158,10 +161,12 @@ export async function streamEvents(
   ctx.res.once('close', end); // the response's close: the client went away, or it ended
   try {
     unwatch = await deps.events.watch({
+      actorId: actor.id,
       userId: filter.userId ?? null,
       onEvent: (event) => (held ? held.push(event) : send(event)),
       onResync: () => void replay().catch(end),
       onClose: end,
+      onRevoked: end, // a reconnect authenticates again
     });
   } catch (error) {
     end();

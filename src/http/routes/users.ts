@@ -1,0 +1,57 @@
+import http from 'node:http';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { assertAdmin, changeRole, deleteUser, getUser, listUserPage } from '../../domain/users/administration.ts';
+import { notFound } from '../../errors.ts';
+import { actorOf, requireAuth } from '../auth.ts';
+import type { AppDeps } from '../deps.ts';
+import type { AuthLimiter } from '../rateLimit.ts';
+import { listUsersQuery, updateUserBody } from '../schemas.ts';
+import { validate } from '../validate.ts';
+import { nextLink } from './pages.ts';
+
+/** A path id that is not a positive integer names no user: 404, like an unknown one. */
+function userId(ctx: Context): number {
+  const id = ctx.params?.id ?? '';
+  if (!/^[1-9]\d{0,14}$/.test(id)) throw notFound('user');
+  return Number(id);
+}
+
+/** User administration, for admins only (403 for anyone else). */
+export function userRoutes({
+  db,
+  accounts,
+  tasks,
+  limiter,
+}: Pick<AppDeps, 'db' | 'accounts' | 'tasks'> & { limiter: AuthLimiter }): Router {
+  const router = new Router({ prefix: '/users', methods: http.METHODS });
+  // On each route, as for tasks: @koa/router matches routes case-insensitively but `use` by exact prefix.
+  const auth = requireAuth(db, accounts);
+
+  router.get('/', auth, async (ctx) => {
+    const query = validate(listUsersQuery, ctx.query);
+    const { users, nextCursor } = await listUserPage(db, actorOf(ctx), query);
+    if (nextCursor !== null) ctx.set('Link', nextLink('/users', { ...query, cursor: nextCursor }));
+    ctx.body = users;
+  });
+
+  router.get('/:id', auth, async (ctx) => {
+    ctx.body = await getUser(db, actorOf(ctx), userId(ctx));
+  });
+
+  router.patch('/:id', auth, async (ctx) => {
+    const id = userId(ctx);
+    const { role } = validate(updateUserBody, ctx.request.body ?? {});
+    ctx.body = await changeRole(tasks, actorOf(ctx), id, role);
+  });
+
+  router.delete('/:id', auth, async (ctx) => {
+    const actor = actorOf(ctx);
+    assertAdmin(actor); // users delete themselves with DELETE /me, which asks for their password
+    const user = await deleteUser(tasks, actor, userId(ctx));
+    await limiter.forgetAccount(user.email);
+    ctx.status = 204;
+  });
+
+  return router;
+}

@@ -37,7 +37,7 @@ test('newman runs the Postman collection green against the service, as npm start
   t.deepEqual(failures, []);
   const { requests, assertions } = summary.run.stats;
   t.log(`${requests.total} requests, ${assertions.total} assertions`);
-  t.is(requests.total, 18);
+  t.is(requests.total, 21);
   t.is(requests.failed, 0);
   t.true(assertions.total >= 20);
   t.is(assertions.failed, 0);

@@ -36,6 +36,7 @@ export async function startBenchService(url: string, config: Config, log: Logger
       metrics,
       events,
       watchLimits: { perUser: 1_000_000, perProcess: 1_000_000 },
+      webhooks: { allowPrivateNetworks: true, allowHttp: true },
     }),
   );
   const base = `http://127.0.0.1:${await http.listen(0, '127.0.0.1')}`;

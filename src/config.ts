@@ -18,6 +18,7 @@ const duration = z
   .pipe(z.number().int().min(1, 'must be at least one second'));
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const flag = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true');
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -61,6 +62,10 @@ const schema = z.object({
   /** A worker-only process serves /metrics and /healthz on this port when it is set. */
   METRICS_PORT: int(0, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Webhooks may go to loopback, private and other non-public addresses (development and tests only). */
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: flag.default(false),
+  /** Webhooks may use http: URLs in production (elsewhere they always may). */
+  WEBHOOK_ALLOW_HTTP: flag.optional(),
 });
 
 export type Config = Readonly<z.output<typeof schema>>;
@@ -84,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (!result.success || lines.length > 0) throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   const config = result.data;
+  config.WEBHOOK_ALLOW_HTTP ??= config.NODE_ENV !== 'production';
   if (config.DATABASE_URL && config.PGSSLMODE) {
     const url = new URL(config.DATABASE_URL);
     if (!url.searchParams.has('sslmode')) url.searchParams.set('sslmode', config.PGSSLMODE);

@@ -5,6 +5,7 @@ import { migrate } from './db/migrate.ts';
 import { createDb } from './db/pool.ts';
 import type { Boss } from './db/queues.ts';
 import { waitForDatabase } from './db/waitForDatabase.ts';
+import { destinationSettings } from './delivery/send.ts';
 import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
 import { type EventHub, startEventHub } from './http/eventHub.ts';
@@ -134,6 +135,7 @@ async function main(role: Role): Promise<void> {
         metricsToken: config.METRICS_TOKEN,
         events: parts.events,
         watchLimits: { perUser: config.WATCH_LIMIT_PER_USER, perProcess: config.WATCH_LIMIT_PER_PROCESS },
+        webhooks: destinationSettings(config),
       });
       http.serve(app);
       const port = (http.server.address() as { port: number }).port;

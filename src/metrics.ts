@@ -48,6 +48,24 @@ export function createMetrics(role: string) {
       help: 'Batches whose transaction failed (pg-boss retries their jobs)',
       registers,
     }),
+    webhookDeliveries: new Counter({
+      name: 'task_manager_webhook_deliveries_total',
+      help: 'Webhook deliveries that ended: succeeded (2xx), failed (after every retry), gone (410: endpoint disabled), dropped (endpoint disabled before)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    webhookAttempts: new Counter({
+      name: 'task_manager_webhook_attempts_total',
+      help: 'Webhook delivery attempts by result: 2xx, 4xx, 5xx, 3xx (redirects are not followed), or error (timeout, refused address, network)',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    webhookDeliveryLatency: new Histogram({
+      name: 'task_manager_webhook_delivery_seconds',
+      help: "From the event's commit to the endpoint's 2xx, retries included",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 3600, 86_400],
+      registers,
+    }),
   };
 }
 

@@ -6,4 +6,9 @@ import type { PgBoss } from 'pg-boss';
 /** The queue whose jobs complete tasks; each job is `{ taskId }`, due at the task's `due_at`. */
 export const COMPLETE_TASK = 'complete-task';
 
+/** The queue whose jobs deliver one webhook each: `{ deliveryId }`; pg-boss retries them with backoff. */
+export const DELIVER_WEBHOOK = 'deliver-webhook';
+/** Where deliveries that failed every retry end up too, for operators (pg-boss's dead letter queue). */
+export const DELIVER_WEBHOOK_FAILED = 'deliver-webhook-failed';
+
 export type Boss = PgBoss;

@@ -14,6 +14,7 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { userRoutes } from './routes/users.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 const BODY_LIMIT = '64kb';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -85,6 +86,7 @@ export function createRouters(deps: AppDeps): Router[] {
     accountRoutes({ ...deps, limiter }),
     userRoutes({ ...deps, limiter }),
     taskRoutes(deps),
+    webhookRoutes(deps),
   ];
 }
 

@@ -1,4 +1,5 @@
 import type { DatabasePool } from 'slonik';
+import type { DestinationSettings } from '../delivery/send.ts';
 import type { TaskDeps } from '../domain/tasks/tasks.ts';
 import type { AccountSettings } from '../domain/users/accounts.ts';
 import type { Logger } from '../log.ts';
@@ -24,6 +25,8 @@ export type AppDeps = {
   readonly events: EventHub;
   /** Open waits and event streams allowed per user and per process; beyond: 429. */
   readonly watchLimits: { readonly perUser: number; readonly perProcess: number };
+  /** Where webhook endpoints may point (checked at registration, and again at every attempt). */
+  readonly webhooks: DestinationSettings;
   /** When set, GET /metrics wants it as a bearer token. */
   readonly metricsToken?: string | undefined;
 };

@@ -3,6 +3,7 @@ import { parseListCursor, taskSorts } from '../domain/tasks/listCursor.ts';
 import { type Due, taskStatuses } from '../domain/tasks/task.ts';
 import { MAX_PASSWORD_BYTES } from '../domain/users/accounts.ts';
 import { roles } from '../domain/users/user.ts';
+import { webhookEventTypes } from '../domain/webhooks/webhook.ts';
 
 /**
  * What requests may carry: the routes validate with these, and the OpenAPI document (openapi.ts) is
@@ -178,6 +179,43 @@ export const listTasksQuery = z
 
 export const taskEventsQuery = z.strictObject({
   user_id: positiveId.optional().meta({ description: "Admins: one user's events (others: their own id only)" }),
+});
+
+const webhookUrl = z.string().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').meta({
+  description: 'http(s), no credentials, never a loopback, private or other non-public address',
+  example: 'https://example.com/hooks/tasks',
+});
+const webhookEvents = z
+  .array(z.enum(webhookEventTypes))
+  .min(1, 'must name at least one event type')
+  .refine((events) => new Set(events).size === events.length, 'must not repeat an event type')
+  .meta({ description: 'The event types delivered', example: ['task.completed'] });
+const webhookDescription = z
+  .string()
+  .max(500, 'must be at most 500 characters')
+  .meta({ description: 'Up to 500 characters', example: 'CI notifications' });
+
+export const createWebhookBody = z
+  .strictObject({
+    url: webhookUrl,
+    events: webhookEvents.default(['task.completed']),
+    description: webhookDescription.default(''),
+  })
+  .meta({ id: 'CreateWebhookRequest' });
+
+export const updateWebhookBody = z
+  .strictObject({
+    url: webhookUrl.optional(),
+    events: webhookEvents.optional(),
+    description: webhookDescription.optional(),
+    enabled: z.boolean().optional().meta({ description: 'Turn deliveries off, or back on (after a 410)' }),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'give at least one of url, events, description, enabled')
+  .meta({ id: 'UpdateWebhookRequest' });
+
+export const listDeliveriesQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
+  cursor: positiveId.optional().meta({ description: 'From the `Link: rel="next"` header of the previous page' }),
 });
 
 export const tokenResponse = z

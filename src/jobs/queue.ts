@@ -1,7 +1,7 @@
 import { PgBoss } from 'pg-boss';
 import type { DatabasePool } from 'slonik';
 import { bossDb } from '../db/bossDb.ts';
-import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
+import { type Boss, COMPLETE_TASK, DELIVER_WEBHOOK, DELIVER_WEBHOOK_FAILED } from '../db/queues.ts';
 import type { Logger } from '../log.ts';
 
 type Options = {
@@ -18,6 +18,13 @@ type Options = {
    */
   api?: DatabasePool;
 };
+
+/**
+ * Retries of a webhook delivery after its first attempt. pg-boss waits between 2^n/2 and 2^n seconds after
+ * failure n (n from 0; capped at an hour): 1.1 to 2 hours of doubling up to the cap, then 23 hourly tries,
+ * so a delivery is tried for 24.1 to 25.1 hours before it fails.
+ */
+export const WEBHOOK_RETRY_LIMIT = 36;
 
 /** A worker that stops heartbeating (killed, frozen) loses its jobs after this; they are retried elsewhere. */
 const HEARTBEAT_SECONDS = 10;
@@ -66,6 +73,21 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
       retentionSeconds: 60 * 60 * 24 * 400,
       // Completed jobs stay a week for operators to look at, then pg-boss removes them.
       deleteAfterSeconds: 60 * 60 * 24 * 7,
+    });
+    // Webhook deliveries: pg-boss retries a failed attempt with exponential backoff and jitter (about 1 s,
+    // doubling, at most an hour apart) for about 25 hours, then the job fails and is copied to the dead
+    // letter queue for operators. See src/delivery/worker.ts.
+    await boss.createQueue(DELIVER_WEBHOOK_FAILED, { retentionSeconds: 60 * 60 * 24 * 7 });
+    await boss.createQueue(DELIVER_WEBHOOK, {
+      retryLimit: WEBHOOK_RETRY_LIMIT,
+      retryDelay: 1,
+      retryBackoff: true,
+      retryDelayMax: 60 * 60,
+      expireInSeconds: 60, // an attempt ends within 10 s
+      heartbeatSeconds: HEARTBEAT_SECONDS, // a worker killed mid-attempt loses its jobs after this
+      retentionSeconds: 60 * 60 * 24 * 2,
+      deleteAfterSeconds: 60 * 60 * 24 * 7,
+      deadLetter: DELIVER_WEBHOOK_FAILED,
     });
     // createQueue leaves an existing queue as it is, and updateQueue cannot set a heartbeat: carry it to
     // databases whose queue was made before it existed.

@@ -40,6 +40,8 @@ export async function startWakeTimer(options: {
   workerId: string;
   listenUrl: string;
   log: Logger;
+  /** Told of every task events notification too (and of a reconnect): the webhook relay listens here. */
+  onNotification?: () => void;
 }): Promise<WakeTimer> {
   const { boss, workerId, log } = options;
   let timer: NodeJS.Timeout | undefined;
@@ -80,8 +82,12 @@ export async function startWakeTimer(options: {
     onNotification: () => {
       clearTimeout(debounce);
       debounce = setTimeout(() => void arm(), DEBOUNCE_MS);
+      options.onNotification?.();
     },
-    onReconnect: () => arm(), // notifications were lost meanwhile: read the earliest time again
+    onReconnect: () => {
+      options.onNotification?.();
+      return arm(); // notifications were lost meanwhile: read the earliest time again
+    },
   });
   await arm();
 

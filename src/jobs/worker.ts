@@ -1,5 +1,7 @@
 import type { Config } from '../config.ts';
 import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
+import { destinationSettings } from '../delivery/send.ts';
+import { DELIVERY_DEFAULTS, type DeliverySettings, startDeliveries } from '../delivery/worker.ts';
 import {
   type Completed,
   completeTasksOfJobs,
@@ -7,6 +9,7 @@ import {
   purgeOldTaskEvents,
   rescheduleOrphanedTasks,
 } from '../domain/tasks/completion.ts';
+import { purgeOldDeliveries } from '../domain/webhooks/attempts.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { startWakeTimer } from './wakeTimer.ts';
@@ -19,19 +22,29 @@ export type WorkerSettings = {
   readonly batchSize: number;
   /** How often pending tasks without a live job are looked for and rescheduled. */
   readonly reconcileIntervalSeconds: number;
+  /** Webhook deliveries, worked beside the task completions (without: public https destinations only). */
+  readonly deliveries?: DeliverySettings;
 };
 
 export type Worker = { stop(): Promise<void> };
 
 /** The worker's settings as the configuration gives them. */
 export const workerSettings = (
-  config: Pick<Config, 'WORKER_POLL_INTERVAL_SECONDS' | 'WORKER_BATCH_SIZE' | 'RECONCILE_INTERVAL_SECONDS'>,
+  config: Pick<
+    Config,
+    | 'WORKER_POLL_INTERVAL_SECONDS'
+    | 'WORKER_BATCH_SIZE'
+    | 'RECONCILE_INTERVAL_SECONDS'
+    | 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'
+    | 'WEBHOOK_ALLOW_HTTP'
+  >,
   listenUrl?: string,
 ): WorkerSettings => ({
   ...(listenUrl && { listenUrl }),
   pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
   batchSize: config.WORKER_BATCH_SIZE,
   reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
+  deliveries: { ...destinationSettings(config), ...DELIVERY_DEFAULTS },
 });
 
 /**
@@ -73,7 +86,15 @@ export async function startWorker(
     },
   );
 
-  const wake = settings.listenUrl ? await startWakeTimer({ boss, workerId, listenUrl: settings.listenUrl, log }) : null;
+  const deliveries = await startDeliveries(
+    boss,
+    settings.deliveries ?? { allowPrivateNetworks: false, allowHttp: false, ...DELIVERY_DEFAULTS },
+    log,
+    metrics,
+  );
+  const wake = settings.listenUrl
+    ? await startWakeTimer({ boss, workerId, listenUrl: settings.listenUrl, log, onNotification: deliveries.nudge })
+    : null;
 
   let running: Promise<void> = Promise.resolve();
   const reconcile = async () => {
@@ -85,6 +106,8 @@ export async function startWorker(
       if (purged > 0) log.info({ purged }, 'deleted expired idempotency keys');
       const events = await purgeOldTaskEvents(boss);
       if (events > 0) log.info({ events }, 'deleted task events older than 24 hours');
+      const sent = await purgeOldDeliveries(boss.getDb());
+      if (sent > 0) log.info({ deliveries: sent }, 'deleted webhook deliveries older than 7 days');
     } catch (error) {
       log.error({ err: error }, 'reconciliation failed; it runs again at the next interval');
     }
@@ -97,6 +120,7 @@ export async function startWorker(
     async stop() {
       clearInterval(timer);
       await wake?.stop();
+      await deliveries.stop();
       await running;
     },
   };

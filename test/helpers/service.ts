@@ -1,6 +1,8 @@
 import type { Server } from 'node:http';
 import type Koa from 'koa';
 import { createDb } from '../../src/db/pool.ts';
+import type { DestinationSettings } from '../../src/delivery/send.ts';
+import { DELIVERY_DEFAULTS } from '../../src/delivery/worker.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { AppDeps } from '../../src/http/deps.ts';
 import { startEventHub } from '../../src/http/eventHub.ts';
@@ -34,8 +36,11 @@ export async function startService(
     metricsToken?: string;
     watchPerUser?: number;
     watchPerProcess?: number;
+    /** Where webhooks may go: by default anywhere, loopback and http included (the receivers run here). */
+    webhooks?: DestinationSettings;
   } = {},
 ) {
+  const webhookDestinations = options.webhooks ?? { allowPrivateNetworks: true, allowHttp: true };
   const database = options.databaseUrl
     ? { url: options.databaseUrl, drop: async () => {} }
     : await createTestDatabase();
@@ -54,6 +59,7 @@ export async function startService(
           batchSize: 50,
           reconcileIntervalSeconds: 3600,
           listenUrl: database.url,
+          deliveries: { ...webhookDestinations, ...DELIVERY_DEFAULTS, pollIntervalSeconds: 1 },
         },
         log,
         metrics,
@@ -76,6 +82,7 @@ export async function startService(
     metricsToken: options.metricsToken,
     events,
     watchLimits: { perUser: options.watchPerUser ?? 10, perProcess: options.watchPerProcess ?? 1000 },
+    webhooks: webhookDestinations,
   };
   const { server, baseUrl } = await listenOnFreePort(createApp(deps));
   return {
@@ -116,6 +123,7 @@ export const appDefaults = {
   draining: () => false,
   metrics: createMetrics('test'),
   watchLimits: { perUser: 10, perProcess: 1000 },
+  webhooks: { allowPrivateNetworks: true, allowHttp: true },
 } satisfies Partial<AppDeps>;
 
 export type Reply = { status: number; headers: Headers; body: any };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from 'pg-boss';
 import { z } from 'zod';
+import { inTransaction } from '../../db/bossTransaction.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { purgeOldTaskEventsSql } from './events.ts';
 import {
@@ -13,24 +13,6 @@ import {
 const completedRow = z.object({ id: z.coerce.number(), lateness_seconds: z.number() });
 export type Completed = { id: number; latenessSeconds: number };
 const orphanRow = z.object({ id: z.coerce.number(), job_id: z.string().nullable(), due_at: z.coerce.date() });
-
-/**
- * Runs `work` in one transaction on pg-boss's own pool (the worker needs no other): it commits when `work`
- * returns and rolls back when it throws. The caller learns of a commit only once it has happened.
- */
-async function inTransaction<T>(boss: Boss, work: (db: Db) => Promise<T>): Promise<T> {
-  const db = boss.getDb();
-  if (!db.beginTransaction) throw new Error('pg-boss was started without a pool that can open transactions');
-  const tx = await db.beginTransaction();
-  try {
-    const result = await work(tx.db);
-    await tx.commit();
-    return result;
-  } catch (error) {
-    await tx.rollback();
-    throw error;
-  }
-}
 
 /**
  * Completes the pending tasks of these jobs in ONE statement (so one transaction of its own) on pg-boss's

@@ -65,7 +65,14 @@ export async function currentCursor(db: CommonQueryMethods): Promise<EventCursor
   return { tx: BigInt(tx), id: 0 };
 }
 
-/** Events are kept 24 hours: a stream can resume across a day of absence, not more. */
+/**
+ * Events are kept 24 hours: a stream can resume across a day of absence, not more. An event the webhook
+ * relay has not passed yet is kept until it has (src/domain/webhooks/outbox.ts).
+ */
 export const purgeOldTaskEventsSql = `
-  with gone as (delete from task_events where at < now() - interval '24 hours' returning 1)
+  with gone as (
+    delete from task_events
+    where at < now() - interval '24 hours'
+      and (tx_id, id) <= (select tx, event_id from webhook_relay where id = 1)
+    returning 1)
   select count(*)::int as count from gone`;

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { inTransaction } from '../../db/bossTransaction.ts';
+import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
+
+/**
+ * The transactional outbox's relay. Task events are written in the transaction of the change they record
+ * (sql/*_task_events.sql), in a gap-free (transaction, id) order. The relay reads them after the place it
+ * stored, only once no older transaction is still running (so none can appear later in front of them),
+ * turns each event of a subscribed type into one delivery per enabled endpoint of its user, sends the
+ * deliveries' jobs, and stores its new place: all in ONE transaction. A crash before the commit leaves
+ * everything as it was, so no committed event is left undelivered, and a rolled-back change had no event to
+ * deliver. Its place's row is locked (SKIP LOCKED) for the whole transaction: one relay works at a time, and
+ * the unique (endpoint, event) key would refuse a second copy anyway.
+ */
+
+/** Events read per transaction. */
+export const RELAY_BATCH = 500;
+
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/** With no enabled endpoint anywhere, there is nothing to deliver: the relay's place jumps to the newest event. */
+const SKIP_SQL = `
+  with position as (select 1 from webhook_relay where id = 1 for update skip locked),
+  newest as (
+    select tx_id, id from task_events
+    where tx_id < pg_snapshot_xmin(pg_current_snapshot())
+    order by tx_id desc, id desc limit 1)
+  update webhook_relay r set tx = newest.tx_id, event_id = newest.id
+  from newest, position
+  where r.id = 1 and not exists (select 1 from webhook_endpoints where enabled)
+    and (newest.tx_id, newest.id) > (r.tx, r.event_id)
+  returning 1`;
+
+/**
+ * One step of the relay: the next `$1` events after its place become deliveries, and its place moves on.
+ * `data` is the task as the API shows it at the relay's read; a deleted task's (or a task gone before the
+ * relay came) is `{id, user_id}`.
+ */
+const RELAY_SQL = `
+  with position as (
+    select tx, event_id from webhook_relay where id = 1 for update skip locked
+  ), batch as (
+    select e.tx_id, e.id, e.user_id, e.task_id, e.type, e.at
+    from task_events e, position p
+    where (e.tx_id, e.id) > (p.tx, p.event_id) and e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+    order by e.tx_id, e.id
+    limit $1
+  ), inserted as (
+    insert into webhook_deliveries (id, endpoint_id, user_id, event_tx, event_id, event_type, task_id, event_at, body)
+    select gen_random_uuid(), ep.id, b.user_id, b.tx_id, b.id, 'task.' || b.type, b.task_id, b.at,
+           json_build_object(
+             'type', 'task.' || b.type,
+             'timestamp', to_char(b.at at time zone 'UTC', ${ISO}),
+             'data', case when b.type = 'deleted' or t.id is null
+                          then json_build_object('id', b.task_id, 'user_id', b.user_id)
+                          else task_json(t) end)::text
+    from batch b
+    join webhook_endpoints ep
+      on ep.user_id = b.user_id and ep.enabled and ('task.' || b.type) = any(ep.events) and ep.created_at <= b.at
+    left join tasks t on t.id = b.task_id and b.type <> 'deleted'
+    on conflict (endpoint_id, event_tx, event_id) do nothing
+    returning id
+  ), moved as (
+    update webhook_relay r set tx = last.tx_id, event_id = last.id
+    from (select tx_id, id from batch order by tx_id desc, id desc limit 1) last
+    where r.id = 1
+    returning 1
+  )
+  select (select count(*) from batch)::int as events,
+         coalesce((select array_agg(id::text) from inserted), '{}') as deliveries,
+         (select count(*) from moved)::int as moved`;
+
+const relayRow = z.object({ events: z.number(), deliveries: z.array(z.string()), moved: z.number() });
+
+/**
+ * One relay step in one transaction. Resolves with how many events it read and the deliveries it wrote (0
+ * and none when another relay holds the place, or when there is nothing new).
+ */
+export function relayEvents(boss: Boss, batch = RELAY_BATCH): Promise<{ events: number; deliveries: string[] }> {
+  return inTransaction(boss, async (db) => {
+    const { rows: skipped } = await db.executeSql(SKIP_SQL, []);
+    if (skipped.length > 0) return { events: 0, deliveries: [] };
+    const { rows } = await db.executeSql(RELAY_SQL, [batch]);
+    const { events, deliveries } = relayRow.parse(rows[0]);
+    if (deliveries.length > 0) {
+      await boss.insert(
+        DELIVER_WEBHOOK,
+        deliveries.map((deliveryId) => ({ data: { deliveryId } })),
+        { db },
+      );
+    }
+    return { events, deliveries };
+  });
+}

@@ -1,0 +1,101 @@
+import http from 'node:http';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { checkDestination, DestinationRefused } from '../../delivery/send.ts';
+import { listDeliveryPage, retryDelivery } from '../../domain/webhooks/deliveries.ts';
+import {
+  createEndpoint,
+  deleteEndpoint,
+  getEndpoint,
+  listEndpoints,
+  rotateSecret,
+  updateEndpoint,
+} from '../../domain/webhooks/endpoints.ts';
+import { AppError, notFound } from '../../errors.ts';
+import { actorOf, requireAuth } from '../auth.ts';
+import type { AppDeps } from '../deps.ts';
+import { createWebhookBody, listDeliveriesQuery, updateWebhookBody } from '../schemas.ts';
+import { validate } from '../validate.ts';
+import { nextLink } from './pages.ts';
+
+/** A path id that is not a positive integer names no endpoint: 404, like an unknown one. */
+function endpointId(ctx: Context): number {
+  const id = ctx.params?.id ?? '';
+  if (!/^[1-9]\d{0,14}$/.test(id)) throw notFound('webhook endpoint');
+  return Number(id);
+}
+
+/** A delivery id is a UUID; anything else names no delivery. */
+function deliveryId(ctx: Context): string {
+  const id = ctx.params?.delivery_id ?? '';
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound('delivery');
+  return id.toLowerCase();
+}
+
+/** The caller's webhook endpoints and their deliveries log: someone else's are a 404, as tasks are. */
+export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'webhooks'>): Router {
+  const { db, webhooks } = deps;
+  const router = new Router({ prefix: '/webhooks', methods: http.METHODS });
+  const auth = requireAuth(db, deps.accounts);
+
+  /** The URL rules, and where its name resolves now (each attempt checks again). @throws AppError 400 */
+  const destination = async (url: string) => {
+    try {
+      await checkDestination(url, webhooks);
+    } catch (error) {
+      if (!(error instanceof DestinationRefused)) throw error;
+      throw new AppError(400, 'validation_failed', 'the request has invalid fields', [
+        { field: 'url', message: error.message },
+      ]);
+    }
+  };
+
+  router.post('/', auth, async (ctx) => {
+    const input = validate(createWebhookBody, ctx.request.body ?? {});
+    await destination(input.url);
+    const endpoint = await createEndpoint(db, actorOf(ctx), input);
+    ctx.status = 201;
+    ctx.set('Location', `/webhooks/${endpoint.id}`);
+    ctx.body = endpoint;
+  });
+
+  router.get('/', auth, async (ctx) => {
+    ctx.body = await listEndpoints(db, actorOf(ctx));
+  });
+
+  router.get('/:id', auth, async (ctx) => {
+    ctx.body = await getEndpoint(db, actorOf(ctx), endpointId(ctx));
+  });
+
+  router.patch('/:id', auth, async (ctx) => {
+    const id = endpointId(ctx);
+    const change = validate(updateWebhookBody, ctx.request.body ?? {});
+    await getEndpoint(db, actorOf(ctx), id); // someone else's: 404 before anything is resolved
+    if (change.url !== undefined) await destination(change.url);
+    ctx.body = await updateEndpoint(db, actorOf(ctx), id, change);
+  });
+
+  router.delete('/:id', auth, async (ctx) => {
+    await deleteEndpoint(db, actorOf(ctx), endpointId(ctx));
+    ctx.status = 204;
+  });
+
+  router.post('/:id/rotate-secret', auth, async (ctx) => {
+    ctx.body = await rotateSecret(db, actorOf(ctx), endpointId(ctx));
+  });
+
+  router.get('/:id/deliveries', auth, async (ctx) => {
+    const id = endpointId(ctx);
+    const query = validate(listDeliveriesQuery, ctx.query);
+    const { deliveries, nextCursor } = await listDeliveryPage(db, actorOf(ctx), id, query);
+    if (nextCursor !== null) ctx.set('Link', nextLink(`/webhooks/${id}/deliveries`, { ...query, cursor: nextCursor }));
+    ctx.body = deliveries;
+  });
+
+  router.post('/:id/deliveries/:delivery_id/retry', auth, async (ctx) => {
+    ctx.body = await retryDelivery(deps.tasks, actorOf(ctx), endpointId(ctx), deliveryId(ctx));
+    ctx.status = 202;
+  });
+
+  return router;
+}

@@ -1,0 +1,311 @@
+/**
+ * Webhooks end to end, with real receivers on 127.0.0.1: signed deliveries from the transactional outbox,
+ * retries with pg-boss's backoff, 410, timeouts, redirects, ownership, and the address guard at delivery.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import pg from 'pg';
+import { Webhook } from 'standardwebhooks';
+import { query } from './helpers/db.ts';
+import { eventually } from './helpers/process.ts';
+import { startReceiver } from './helpers/receiver.ts';
+import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
+
+let service: TestService;
+test.before(async () => {
+  service = await startService({ worker: true, delaySeconds: 1 });
+});
+test.after.always(() => service?.stop());
+
+const register = async (token: string, url: string, extra: Record<string, unknown> = {}) => {
+  const reply = await service.api.post('/webhooks', { url, ...extra }, token);
+  if (reply.status !== 201) throw new Error(`POST /webhooks: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body as { id: number; secret: string; url: string; events: string[]; enabled: boolean };
+};
+const deliveriesOf = async (token: string, endpointId: number) =>
+  (await service.api.get(`/webhooks/${endpointId}/deliveries`, token)).body as {
+    id: string;
+    status: string;
+    attempts: number;
+    last_status_code: number | null;
+    last_error: string | null;
+    last_response: string | null;
+  }[];
+
+test('a completed task reaches its endpoint once, with the signed body the contract gives', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url());
+  t.deepEqual(endpoint.events, ['task.completed']);
+  t.regex(endpoint.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  const task = (await service.api.post('/tasks', { title: 'hooked', delay_seconds: 1 }, token)).body;
+
+  const [request] = await eventually(async () => receiver.received.length > 0 && receiver.received, 20_000);
+  if (!request) throw new Error('nothing received');
+  const payload = new Webhook(endpoint.secret).verify(request.body, request.headers as Record<string, string>) as any;
+  const completed = (await service.api.get(`/tasks/${task.id}`, token)).body;
+  t.deepEqual(JSON.parse(request.body), payload);
+  t.deepEqual(Object.keys(payload), ['type', 'timestamp', 'data']);
+  t.is(payload.type, 'task.completed');
+  t.deepEqual(payload.data, completed, 'data is the task as the API shows it');
+  t.is(request.headers['content-type'], 'application/json');
+  t.regex(request.headers['user-agent'] ?? '', /^task-manager\/\d+\.\d+\.\d+ \(webhooks\)$/);
+  t.regex(String(request.headers['webhook-signature']), /^v1,[A-Za-z0-9+/]+=*$/);
+  await sleep(1500);
+  t.is(receiver.received.length, 1, 'delivered once');
+  const [delivery] = await deliveriesOf(token, endpoint.id);
+  t.like(delivery, { id: request.headers['webhook-id'], status: 'succeeded', attempts: 1, last_status_code: 200 });
+});
+
+test('a receiver that answers 500 twice, then 200: delivered on the third attempt, under one webhook-id', async (t) => {
+  const receiver = await startReceiver((_, count) => (count <= 2 ? { status: 500, body: 'not yet' } : {}));
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'flaky receiver' }, token);
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.status === 'succeeded', 30_000);
+  t.is(receiver.received.length, 3);
+  t.is(new Set(receiver.received.map((request) => request.headers['webhook-id'])).size, 1, 'the same webhook-id');
+  const [delivery] = await deliveriesOf(token, endpoint.id);
+  t.like(delivery, { status: 'succeeded', attempts: 3, last_status_code: 200, last_error: null });
+  for (const request of receiver.received) {
+    new Webhook(endpoint.secret).verify(request.body, request.headers as Record<string, string>); // each signed anew
+  }
+});
+
+test('a receiver that is down for 5 s, then up: delivered', async (t) => {
+  const first = await startReceiver();
+  const port = first.port;
+  await first.close(); // connections to it are refused now
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, `http://127.0.0.1:${port}/hook`, { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'receiver down' }, token);
+  await eventually(async () => ((await deliveriesOf(token, endpoint.id))[0]?.attempts ?? 0) >= 1, 10_000);
+  const [failing] = await deliveriesOf(token, endpoint.id);
+  t.like(failing, { status: 'pending', last_status_code: null });
+  t.regex(failing?.last_error ?? '', /ECONNREFUSED/);
+  await sleep(5000);
+  const receiver = await startReceiver(() => ({}), port);
+  t.teardown(() => receiver.close());
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.status === 'succeeded', 40_000);
+  t.is(receiver.received.length, 1);
+});
+
+test('a 410 disables the endpoint: no more attempts, and it says enabled: false', async (t) => {
+  const receiver = await startReceiver(() => ({ status: 410, body: 'gone' }));
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'gone' }, token);
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.status === 'failed', 20_000);
+  t.like((await service.api.get(`/webhooks/${endpoint.id}`, token)).body, { enabled: false });
+  const [delivery] = await deliveriesOf(token, endpoint.id);
+  t.like(delivery, { attempts: 1, last_status_code: 410, last_response: 'gone' });
+  await service.api.post('/tasks', { title: 'after gone' }, token);
+  await sleep(2500);
+  t.is(receiver.received.length, 1, 'nothing more is sent to a disabled endpoint');
+});
+
+test('a receiver that never answers: the attempt ends at 10 s', async (t) => {
+  const receiver = await startReceiver(() => ({ hang: true }));
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'silence' }, token);
+  const sent = await eventually(async () => receiver.received[0], 10_000);
+  const failed = await eventually(async () => {
+    const [delivery] = await deliveriesOf(token, endpoint.id);
+    return delivery?.attempts === 1 && delivery;
+  }, 20_000);
+  const ended = Date.now() - sent.at;
+  t.log(`the attempt was recorded ${ended} ms after the request arrived`);
+  t.true(ended >= 9_500 && ended < 13_000, `${ended} ms`);
+  t.like(failed, { status: 'pending', last_status_code: null, last_error: 'timed out after 10 s' });
+  await service.api.delete(`/webhooks/${endpoint.id}`, token);
+});
+
+test('a redirect is a failed attempt, never followed', async (t) => {
+  const target = await startReceiver();
+  t.teardown(() => target.close());
+  const receiver = await startReceiver(() => ({ status: 302, headers: { location: target.url('/elsewhere') } }));
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'moved' }, token);
+  await eventually(async () => ((await deliveriesOf(token, endpoint.id))[0]?.attempts ?? 0) >= 1, 10_000);
+  t.like((await deliveriesOf(token, endpoint.id))[0], { status: 'pending', last_status_code: 302 });
+  await sleep(1000);
+  t.is(target.received.length, 0);
+  await service.api.delete(`/webhooks/${endpoint.id}`, token);
+});
+
+test('a rolled-back change sends nothing; only subscribed events and only the owner’s tasks are sent', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const { token, user } = await signUp(service.api);
+  const other = await signUp(service.api);
+  await register(token, receiver.url(), { events: ['task.created', 'task.deleted'] });
+  const client = new pg.Client(service.databaseUrl);
+  await client.connect();
+  t.teardown(() => client.end());
+  await client.query('begin');
+  await client.query(
+    `insert into tasks (user_id, title, due_at) values ($1, 'rolled back', now() + interval '1 hour')`,
+    [user.id],
+  );
+  await client.query('rollback');
+  await service.api.post('/tasks', { title: 'not mine' }, other.token);
+  const kept = (await service.api.post('/tasks', { title: 'kept' }, token)).body;
+  await service.api.patch(`/tasks/${kept.id}`, { delay_seconds: 60 }, token); // rescheduled: not a webhook event
+  await service.api.delete(`/tasks/${kept.id}`, token);
+  await eventually(async () => receiver.received.length >= 2, 20_000);
+  await sleep(1500);
+  // Deliveries run concurrently, so they may arrive in any order: receivers order them by `timestamp`.
+  const bodies = receiver.received
+    .map((request) => JSON.parse(request.body))
+    .sort((a, b) => a.timestamp.localeCompare(b.timestamp) || a.type.localeCompare(b.type));
+  t.deepEqual(
+    bodies.map((body) => [body.type, body.data.id]),
+    [
+      ['task.created', kept.id],
+      ['task.deleted', kept.id],
+    ],
+  );
+  t.deepEqual(bodies[1].data, { id: kept.id, user_id: user.id });
+});
+
+test('a deleted endpoint gets nothing more; someone else’s endpoint and deliveries are 404', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const stranger = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'one' }, token);
+  await eventually(async () => receiver.received.length === 1, 20_000);
+  const [delivery] = await deliveriesOf(token, endpoint.id);
+  const attempts: Reply[] = [
+    await service.api.get(`/webhooks/${endpoint.id}`, stranger.token),
+    await service.api.patch(`/webhooks/${endpoint.id}`, { enabled: false }, stranger.token),
+    await service.api.post(`/webhooks/${endpoint.id}/rotate-secret`, undefined, stranger.token),
+    await service.api.get(`/webhooks/${endpoint.id}/deliveries`, stranger.token),
+    await service.api.post(`/webhooks/${endpoint.id}/deliveries/${delivery?.id}/retry`, undefined, stranger.token),
+    await service.api.delete(`/webhooks/${endpoint.id}`, stranger.token),
+  ];
+  for (const reply of attempts) {
+    t.is(reply.status, 404);
+    t.is(reply.body.error.code, 'not_found');
+  }
+  t.deepEqual((await service.api.get('/webhooks', stranger.token)).body, []);
+  t.is((await service.api.delete(`/webhooks/${endpoint.id}`, token)).status, 204);
+  await service.api.post('/tasks', { title: 'two' }, token);
+  await sleep(2500);
+  t.is(receiver.received.length, 1);
+});
+
+test('rotating the secret: both secrets sign for a while; a failed delivery can be retried by hand', async (t) => {
+  let failing = true;
+  const receiver = await startReceiver(() => (failing ? { status: 410 } : {}));
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'will fail' }, token);
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.status === 'failed', 20_000);
+  const rotated = await service.api.post(`/webhooks/${endpoint.id}/rotate-secret`, undefined, token);
+  t.is(rotated.status, 200);
+  t.regex(rotated.body.secret, /^whsec_/);
+  t.not(rotated.body.secret, endpoint.secret);
+  t.false('secret' in (await service.api.get(`/webhooks/${endpoint.id}`, token)).body, 'never shown again');
+  failing = false;
+  t.is((await service.api.patch(`/webhooks/${endpoint.id}`, { enabled: true }, token)).status, 200);
+  const [delivery] = await deliveriesOf(token, endpoint.id);
+  const retried = await service.api.post(`/webhooks/${endpoint.id}/deliveries/${delivery?.id}/retry`, undefined, token);
+  t.is(retried.status, 202);
+  t.like(retried.body, { id: delivery?.id, status: 'pending' });
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.status === 'succeeded', 20_000);
+  const last = receiver.received.at(-1);
+  if (!last) throw new Error('nothing received');
+  t.is(String(last.headers['webhook-signature']).split(' ').length, 2, 'signed by the new and the old secret');
+  for (const secret of [rotated.body.secret, endpoint.secret]) {
+    new Webhook(secret).verify(last.body, last.headers as Record<string, string>);
+  }
+  const again = await service.api.post(`/webhooks/${endpoint.id}/deliveries/${delivery?.id}/retry`, undefined, token);
+  t.is(again.status, 409, 'only a failed delivery can be retried');
+});
+
+test('endpoint rules: http(s) only, no credentials, at most 2000 characters, at most 10 per user', async (t) => {
+  const { token } = await signUp(service.api);
+  for (const url of [
+    'ftp://example.com/x',
+    'not a url',
+    'http://user:pw@127.0.0.1/x',
+    `http://127.0.0.1/${'x'.repeat(2000)}`,
+  ]) {
+    const reply = await service.api.post('/webhooks', { url }, token);
+    t.is(reply.status, 400, url.slice(0, 40));
+    t.deepEqual(
+      reply.body.error.details.map((detail: { field: string }) => detail.field),
+      ['url'],
+    );
+  }
+  const bad = await service.api.post('/webhooks', { url: 'http://127.0.0.1/x', events: ['task.updated'] }, token);
+  t.deepEqual(
+    bad.body.error.details.map((detail: { field: string }) => detail.field),
+    ['events.0'],
+  );
+  const made = await Promise.all(
+    Array.from({ length: 11 }, (_, i) => service.api.post('/webhooks', { url: `http://127.0.0.1:9/${i}` }, token)),
+  );
+  t.is(made.filter((reply) => reply.status === 201).length, 10);
+  t.is(made.filter((reply) => reply.status === 409).length, 1);
+  const [{ n } = { n: 0 }] = await query<{ n: number }>(
+    service.databaseUrl,
+    'select count(*)::int n from webhook_endpoints where user_id = (select id from users where id = $1)',
+    [(await service.api.get('/me', token)).body.id],
+  );
+  t.is(n, 10);
+});
+
+test('with private networks not allowed, every loopback spelling is refused at registration and at delivery', async (t) => {
+  const strict = await startService({ worker: true, webhooks: { allowPrivateNetworks: false, allowHttp: true } });
+  t.teardown(() => strict.stop());
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const { token, user } = await signUp(strict.api);
+  const port = receiver.port;
+  const spellings = [
+    `http://127.0.0.1:${port}/`,
+    `http://127.1:${port}/`,
+    `http://0x7f000001:${port}/`,
+    `http://2130706433:${port}/`,
+    `http://0177.0.0.1:${port}/`,
+    `http://[::1]:${port}/`,
+    `http://[::ffff:127.0.0.1]:${port}/`,
+    `http://localhost:${port}/`,
+  ];
+  for (const url of spellings) {
+    const reply = await strict.api.post('/webhooks', { url }, token);
+    t.is(reply.status, 400, url);
+    t.is(reply.body.error.details[0].field, 'url', url);
+    t.regex(reply.body.error.details[0].message, /non-public address/, url);
+  }
+  // Endpoints that got in some other way (a name that resolved elsewhere at registration, an operator's
+  // SQL) are refused at every attempt, by the address the connection would have used.
+  for (const url of [`http://localhost:${port}/`, `http://127.1:${port}/`]) {
+    await query(
+      strict.databaseUrl,
+      `insert into webhook_endpoints (user_id, url, events, secret) values ($1, $2, '{task.created}', 'whsec_c2VjcmV0')`,
+      [user.id, url],
+    );
+  }
+  await strict.api.post('/tasks', { title: 'to loopback' }, token);
+  const rows = await eventually(async () => {
+    const found = await query<{ attempts: number; last_error: string | null }>(
+      strict.databaseUrl,
+      'select attempts, last_error from webhook_deliveries where attempts > 0',
+    );
+    return found.length === 2 && found;
+  }, 20_000);
+  for (const row of rows) t.regex(row.last_error ?? '', /non-public address \((127\.0\.0\.1|::1): loopback\)/);
+  t.is(receiver.received.length, 0, 'nothing reached the loopback receiver');
+});

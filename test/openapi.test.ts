@@ -131,6 +131,27 @@ test('real answers of every route, successes and errors, match the document', as
   check('/users/{id}', 'DELETE', await api.delete(`/users/${again.user.id}`, admin.token));
   check('/me', 'DELETE', await body('DELETE', '/me', { password: 'password123' }, (await signUp(api)).token));
 
+  const hook = await api.post('/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['task.deleted'] }, token);
+  check('/webhooks', 'POST', hook);
+  check('/webhooks', 'POST', await api.post('/webhooks', { url: 'ftp://x' }, token));
+  check('/webhooks', 'GET', await api.get('/webhooks', token));
+  check('/webhooks/{id}', 'GET', await api.get(`/webhooks/${hook.body.id}`, token));
+  check('/webhooks/{id}', 'GET', await api.get('/webhooks/999999', token));
+  check('/webhooks/{id}', 'PATCH', await api.patch(`/webhooks/${hook.body.id}`, { description: 'd' }, token));
+  check(
+    '/webhooks/{id}/rotate-secret',
+    'POST',
+    await api.post(`/webhooks/${hook.body.id}/rotate-secret`, undefined, token),
+  );
+  check('/webhooks/{id}/deliveries', 'GET', await api.get(`/webhooks/${hook.body.id}/deliveries`, token));
+  check(
+    '/webhooks/{id}/deliveries/{delivery_id}/retry',
+    'POST',
+    await api.post(`/webhooks/${hook.body.id}/deliveries/00000000-0000-4000-8000-000000000000/retry`, undefined, token),
+  );
+  const spare = await api.post('/webhooks', { url: 'http://127.0.0.1:9/spare' }, token);
+  check('/webhooks/{id}', 'DELETE', await api.delete(`/webhooks/${spare.body.id}`, token));
+
   const created = await api.post('/tasks', { title: 'Deployment Task', description: 'description here' }, token);
   check('/tasks', 'POST', created);
   check('/tasks', 'POST', await api.post('/tasks', { title: '' }, token));

@@ -5,6 +5,7 @@ import newman from 'newman';
 import { projectDir } from '../src/config.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { listeningUrl, spawnService } from './helpers/process.ts';
+import { startReceiver } from './helpers/receiver.ts';
 import { TEST_SECRET } from './helpers/service.ts';
 
 const readJson = async (file: string) => JSON.parse(await readFile(path.join(projectDir, 'postman', file), 'utf8'));
@@ -16,9 +17,12 @@ test('newman runs the Postman collection green against the service, as npm start
     DATABASE_URL: database.url,
     JWT_SECRET: TEST_SECRET,
     TASK_COMPLETION_DELAY_SECONDS: '2',
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', // the receiver below is on 127.0.0.1
   });
   t.teardown(() => service.child.kill('SIGKILL'));
   const baseUrl = await listeningUrl(service);
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
 
   const collection = await readJson('task-manager.postman_collection.json');
   t.is(collection.info.schema, 'https://schema.getpostman.com/json/collection/v2.1.0/collection.json');
@@ -27,7 +31,15 @@ test('newman runs the Postman collection green against the service, as npm start
 
   const summary: any = await new Promise((resolve, reject) =>
     newman.run(
-      { collection, environment, envVar: [{ key: 'baseUrl', value: baseUrl }], reporters: [] },
+      {
+        collection,
+        environment,
+        envVar: [
+          { key: 'baseUrl', value: baseUrl },
+          { key: 'webhookUrl', value: receiver.url() },
+        ],
+        reporters: [],
+      },
       (error: Error | null, result: unknown) => (error ? reject(error) : resolve(result)),
     ),
   );
@@ -35,9 +47,10 @@ test('newman runs the Postman collection green against the service, as npm start
     (failure: any) => `${failure.source?.name}: ${failure.error?.test ?? ''} ${failure.error?.message}`,
   );
   t.deepEqual(failures, []);
+  t.true(receiver.received.length >= 1, 'the webhook was delivered');
   const { requests, assertions } = summary.run.stats;
   t.log(`${requests.total} requests, ${assertions.total} assertions`);
-  t.is(requests.total, 21);
+  t.is(requests.total, 24);
   t.is(requests.failed, 0);
   t.true(assertions.total >= 20);
   t.is(assertions.failed, 0);

@@ -4,6 +4,7 @@
  * (`CREATE DATABASE ... TEMPLATE`), so files run in parallel on databases of their own.
  */
 import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { projectDir } from '../src/config.ts';
@@ -45,14 +46,29 @@ await migrate(templateUrl, log);
 const boss = await startBoss({ url: templateUrl, log, role: 'migrate', poolSize: 2 });
 await boss.stop({ graceful: false });
 
-const ava = spawn(
-  process.execPath,
-  [path.join(projectDir, 'node_modules/ava/entrypoints/cli.mjs'), ...process.argv.slice(2)],
-  {
-    stdio: 'inherit',
-    env: { ...process.env, TEST_ADMIN_URL: adminUrl, TEST_TEMPLATE: TEMPLATE },
-  },
-);
-const code: number = await new Promise((resolve) => ava.on('exit', (exitCode) => resolve(exitCode ?? 1)));
+/** Runs ava on these arguments (its own file globs when none) and resolves with its exit code. */
+const runAva = (args: string[]) =>
+  new Promise<number>((resolve) =>
+    spawn(process.execPath, [path.join(projectDir, 'node_modules/ava/entrypoints/cli.mjs'), ...args], {
+      stdio: 'inherit',
+      env: { ...process.env, TEST_ADMIN_URL: adminUrl, TEST_TEMPLATE: TEMPLATE },
+    }).on('exit', (exitCode) => resolve(exitCode ?? 1)),
+  );
+
+// The query plans on a million tasks take the database for half a minute: run alone, after the rest, so
+// that the suite's timing-sensitive tests (kill -9 and restart, lateness) do not share the machine with it.
+const SOLO = 'test/plans.test.ts';
+const asked = process.argv.slice(2);
+let code: number;
+if (asked.length > 0) {
+  code = await runAva(asked);
+} else {
+  const files = (await readdir(path.join(projectDir, 'test')))
+    .filter((name) => name.endsWith('.test.ts'))
+    .map((name) => `test/${name}`)
+    .filter((file) => file !== SOLO);
+  code = await runAva(files);
+  code = (await runAva([SOLO])) || code;
+}
 await embedded?.stop();
 process.exit(code);

@@ -2,12 +2,15 @@ import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
 import { taskRow } from '../domain/tasks/task.ts';
 import { userRow } from '../domain/users/user.ts';
+import { deliveryRow, endpointRow } from '../domain/webhooks/webhook.ts';
 import { MAX_WAIT_SECONDS } from './routes/watch.ts';
 import {
   changePasswordBody,
   createTaskBody,
+  createWebhookBody,
   deleteAccountBody,
   errorResponse,
+  listDeliveriesQuery,
   listTasksQuery,
   listUsersQuery,
   loginBody,
@@ -16,6 +19,7 @@ import {
   tokenResponse,
   updateTaskBody,
   updateUserBody,
+  updateWebhookBody,
 } from './schemas.ts';
 
 /** Error responses by status: each names the codes it may carry. */
@@ -23,9 +27,9 @@ const ERRORS = {
   400: ['Invalid input: the details name each bad field', ['invalid_json', 'validation_failed']],
   401: ['No token, a bad, expired or revoked one, one whose account is gone, or a wrong password', ['unauthorized']],
   403: ['Not allowed for this account', ['forbidden']],
-  404: ["No such task or user, or someone else's task (never a 403)", ['not_found']],
+  404: ["No such task, user, endpoint or delivery, or someone else's (never a 403)", ['not_found']],
   409: [
-    'A conflict: an account with this email exists, a completed task cannot be rescheduled, or the last admin cannot be removed',
+    'A conflict: an account with this email exists, a completed task cannot be rescheduled, the last admin cannot be removed, 10 webhook endpoints exist, or the delivery has not failed',
     ['conflict'],
   ],
   413: ['The body is over 64 KB', ['payload_too_large']],
@@ -68,6 +72,9 @@ const taskExample = {
   job_id: '7d9f2c7e-1b1e-4b5a-9a55-2f0c3f1f8e21',
 };
 const taskId = z.object({ id: z.string().meta({ description: 'The task id (a positive integer)', example: '1' }) });
+const endpointId = z.object({
+  id: z.string().meta({ description: 'The webhook endpoint id (a positive integer)', example: '1' }),
+});
 const userId = z.object({ id: z.string().meta({ description: 'The user id (a positive integer)', example: '1' }) });
 
 const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
@@ -320,6 +327,112 @@ transaction, so it completes at the new time only; rescheduling a completed task
       ...authenticated,
       requestParams: { path: taskId },
       responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 503) },
+    },
+  },
+  '/webhooks': {
+    post: {
+      tags: ['webhooks'],
+      summary: 'Register a webhook endpoint',
+      description: `Each event of a subscribed type on your tasks is POSTed to \`url\`, signed by the Standard
+Webhooks scheme (headers \`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`), and retried with
+backoff for at least 24 hours until it gets a 2xx within 10 s. The answer holds the signing \`secret\`: it is
+shown only here and by rotate-secret. At most 10 endpoints per user. The URL must be http(s) (https only in
+production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to public addresses only.`,
+      ...authenticated,
+      requestBody: {
+        content: json(createWebhookBody, { url: 'https://example.com/hooks/tasks', events: ['task.completed'] }),
+      },
+      responses: {
+        201: {
+          description: 'The endpoint, with its secret',
+          headers: z.object({ location: z.string().meta({ example: '/webhooks/1' }) }),
+          content: json(endpointRow.extend({ secret: z.string().meta({ example: 'whsec_...' }) })),
+        },
+        ...errors(400, 401, 409, 413, 415, 503),
+      },
+    },
+    get: {
+      tags: ['webhooks'],
+      summary: 'Your webhook endpoints, newest first',
+      ...authenticated,
+      responses: { 200: { description: 'The endpoints', content: json(z.array(endpointRow)) }, ...errors(401, 503) },
+    },
+  },
+  '/webhooks/{id}': {
+    get: {
+      tags: ['webhooks'],
+      summary: 'Read a webhook endpoint',
+      ...authenticated,
+      requestParams: { path: endpointId },
+      responses: { 200: { description: 'The endpoint', content: json(endpointRow) }, ...errors(401, 404, 503) },
+    },
+    patch: {
+      tags: ['webhooks'],
+      summary: 'Change a webhook endpoint, or turn it off and on',
+      ...authenticated,
+      requestParams: { path: endpointId },
+      requestBody: { content: json(updateWebhookBody, { enabled: true }) },
+      responses: {
+        200: { description: 'The endpoint', content: json(endpointRow) },
+        ...errors(400, 401, 404, 413, 415, 503),
+      },
+    },
+    delete: {
+      tags: ['webhooks'],
+      summary: 'Delete a webhook endpoint; its pending deliveries are not made',
+      ...authenticated,
+      requestParams: { path: endpointId },
+      responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 503) },
+    },
+  },
+  '/webhooks/{id}/rotate-secret': {
+    post: {
+      tags: ['webhooks'],
+      summary: 'A new signing secret',
+      description: 'The old secret keeps signing beside the new one for 24 hours (both signatures are sent).',
+      ...authenticated,
+      requestParams: { path: endpointId },
+      responses: {
+        200: { description: 'The new secret', content: json(z.object({ secret: z.string() })) },
+        ...errors(401, 404, 503),
+      },
+    },
+  },
+  '/webhooks/{id}/deliveries': {
+    get: {
+      tags: ['webhooks'],
+      summary: "An endpoint's deliveries, newest first",
+      description: 'What was sent, what came back (the first kilobyte), what comes next. Kept 7 days.',
+      ...authenticated,
+      requestParams: { path: endpointId, query: listDeliveriesQuery },
+      responses: {
+        200: {
+          description: 'A page of deliveries',
+          headers: z.object({
+            link: z.string().optional().meta({
+              description: 'The next page, when there is one',
+              example: '</webhooks/1/deliveries?limit=20&cursor=41>; rel="next"',
+            }),
+          }),
+          content: json(z.array(deliveryRow)),
+        },
+        ...errors(400, 401, 404, 503),
+      },
+    },
+  },
+  '/webhooks/{id}/deliveries/{delivery_id}/retry': {
+    post: {
+      tags: ['webhooks'],
+      summary: 'Send a failed delivery again',
+      description: 'A new series of attempts under the same webhook-id. Only a failed delivery: otherwise 409.',
+      ...authenticated,
+      requestParams: {
+        path: endpointId.extend({ delivery_id: z.string().meta({ description: 'The delivery id (a UUID)' }) }),
+      },
+      responses: {
+        202: { description: 'The delivery, pending again', content: json(deliveryRow) },
+        ...errors(401, 404, 409, 503),
+      },
     },
   },
   '/healthz': {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { projectDir } from '../src/config.ts';
 import { readReport, writeReport } from './report.ts';
 
-const parts = ['http', 'lateness', 'watch', 'drain', 'jwt'] as const;
+const parts = ['http', 'lateness', 'watch', 'drain', 'deliveries', 'jwt'] as const;
 // `npm run bench -- drain` runs only the parts named; the summary takes the others from their last run.
 const asked = process.argv.slice(2);
 for (const part of parts.filter((name) => asked.length === 0 || asked.includes(name))) {
@@ -46,6 +46,16 @@ const drain = await readReport<{
   workerPeak: { rssMiB: number; connections: number };
 }>('drain');
 const jwt = await readReport<{ stringSecretPerSecond: number; keyObjectPerSecond: number }>('jwt');
+const deliveries = await readReport<{
+  drainWithoutEndpoints: number;
+  drainWithEndpoints: number;
+  deliveriesPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  lost: number;
+  createsWithoutEndpoint: number;
+  createsWithEndpoint: number;
+}>('deliveries');
 
 /** The API's rate at concurrency 16 over pgbench's, with the request's statements or without its user read. */
 const ratioToPgbench = (operation: string, ceiling: 'full' | 'bare' = 'full') => {
@@ -125,6 +135,24 @@ const lines: Line[] = [
     met: null,
   },
   {
+    figure: 'webhooks: deliveries/s; completion to receiver p50 / p99 ms; lost',
+    value: `${fixed(deliveries.deliveriesPerSecond, 0)}; ${fixed(deliveries.p50Ms, 0)} / ${fixed(deliveries.p99Ms, 0)}; ${deliveries.lost}`,
+    goal: 'none lost',
+    met: deliveries.lost === 0,
+  },
+  {
+    figure: 'drain with one endpoint per user / without (completions/s)',
+    value: fixed(deliveries.drainWithEndpoints / deliveries.drainWithoutEndpoints),
+    goal: '',
+    met: null,
+  },
+  {
+    figure: 'POST /tasks/s, a user with one endpoint / with none (worker relaying)',
+    value: fixed(deliveries.createsWithEndpoint / deliveries.createsWithoutEndpoint),
+    goal: '',
+    met: null,
+  },
+  {
     figure: 'JWT verifications/s, KeyObject / string secret',
     value: fixed(jwt.keyObjectPerSecond / jwt.stringSecretPerSecond),
     goal: '',
@@ -141,5 +169,15 @@ for (const line of lines) {
     `| ${line.figure} | ${line.value} | ${line.goal} | ${line.met === null ? '' : line.met ? 'yes' : 'no'} |`,
   );
 }
-await writeReport('summary', { machine, at: new Date().toISOString(), lines, http, lateness, watch, drain, jwt });
+await writeReport('summary', {
+  machine,
+  at: new Date().toISOString(),
+  lines,
+  http,
+  lateness,
+  watch,
+  drain,
+  deliveries,
+  jwt,
+});
 console.log('\nAll figures: .artifacts/bench-summary.json (and one file per part beside it).');

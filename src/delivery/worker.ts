@@ -46,6 +46,9 @@ export type Deliveries = {
 
 type DeliveryJob = Job<{ deliveryId: string }>;
 
+/** How long the relay waits after a task event's NOTIFY, to take the events of a burst together. */
+const RELAY_DEBOUNCE_MS = 25;
+
 /** A `Retry-After` longer than this is held to it. */
 const MAX_RETRY_AFTER_SECONDS = 86_400;
 
@@ -154,11 +157,19 @@ export async function startDeliveries(
   const timer = setInterval(() => void relay(), settings.relayIntervalMs);
   await relay();
 
+  // A burst of task events (a drain commits one NOTIFY per batch, creates one each) is relayed together.
+  let nudged: NodeJS.Timeout | undefined;
   return {
-    nudge: () => void relay(),
+    nudge() {
+      nudged ??= setTimeout(() => {
+        nudged = undefined;
+        void relay();
+      }, RELAY_DEBOUNCE_MS);
+    },
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(nudged);
       await relay.idle();
       await boss.offWork(DELIVER_WEBHOOK, { id: workerId });
     },

@@ -1,17 +1,13 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { chromium } from 'playwright-core';
 import { projectDir } from '../src/config.ts';
+import { CHROMIUM, chromiumInstalled, launchChromium } from './helpers/browser.ts';
 import { startService } from './helpers/service.ts';
 
-// Debian's Chromium (`.ci/run` installs it with apt); never a browser downloaded by a tool.
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available) console.log(`docsPage: ${CHROMIUM} is not installed, so the /docs browser check is skipped`);
+if (!chromiumInstalled) console.log(`docsPage: ${CHROMIUM} is not installed, so the /docs browser check is skipped`);
 
-(available ? test : test.skip)(
+(chromiumInstalled ? test : test.skip)(
   'GET /docs works offline in Chromium: every route listed, no outside request, no console error',
   async (t) => {
     const service = await startService();
@@ -23,19 +19,7 @@ if (!available) console.log(`docsPage: ${CHROMIUM} is not installed, so the /doc
       Object.keys(item).map((method) => `${method.toUpperCase()} ${route}`),
     );
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     t.teardown(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1280, height: 2400 } });
     const requested: string[] = [];

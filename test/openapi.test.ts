@@ -181,6 +181,12 @@ test('real answers of every route, successes and errors, match the document', as
   check('/tasks/events', 'GET', { status: stream.response.status, headers: stream.response.headers, body: null });
   await stream.close();
   check('/tasks/events', 'GET', await api.get(`/tasks/events?user_id=${admin.user.id}`, token));
+  check('/queue', 'GET', await api.get('/queue', admin.token));
+  check('/queue', 'GET', await api.get('/queue', token));
+  check('/', 'GET', await raw('GET', '/'));
+  check('/app/{file}', 'GET', await raw('GET', '/app/app.js'));
+  check('/app/{file}', 'GET', await raw('GET', '/app/nothing.js'));
+  check('/app/vendor/{file}', 'GET', await raw('GET', '/app/vendor/preact.js'));
   check('/healthz', 'GET', await api.get('/healthz'));
   check('/readyz', 'GET', await api.get('/readyz'));
   check('/metrics', 'GET', await raw('GET', '/metrics'));

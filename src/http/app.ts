@@ -9,9 +9,11 @@ import type { AppDeps } from './deps.ts';
 import { errorMiddleware } from './errorMiddleware.ts';
 import { createAuthLimiter } from './rateLimit.ts';
 import { accountRoutes } from './routes/accounts.ts';
+import { appRoutes } from './routes/app.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { queueRoutes } from './routes/queue.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { userRoutes } from './routes/users.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -87,6 +89,8 @@ export function createRouters(deps: AppDeps): Router[] {
     userRoutes({ ...deps, limiter }),
     taskRoutes(deps),
     webhookRoutes(deps),
+    queueRoutes(deps),
+    appRoutes(),
   ];
 }
 

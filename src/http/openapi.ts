@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { queueOverviewRow } from '../domain/tasks/overview.ts';
 import { taskRow } from '../domain/tasks/task.ts';
 import { userRow } from '../domain/users/user.ts';
 import { deliveryRow, endpointRow } from '../domain/webhooks/webhook.ts';
@@ -478,6 +479,46 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
       tags: ['operations'],
       summary: 'The API reference page (works offline)',
       responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
+    },
+  },
+  '/': {
+    get: {
+      tags: ['web app'],
+      summary: 'The web app: sign in, see your tasks complete live, create, reschedule, delete, manage webhooks',
+      responses: { 200: { description: 'The page', content: { 'text/html': { schema: z.string() } } } },
+    },
+  },
+  '/app/{file}': {
+    get: {
+      tags: ['web app'],
+      summary: "The web app's modules and styles",
+      requestParams: { path: z.object({ file: z.string().meta({ example: 'app.js' }) }) },
+      responses: {
+        200: {
+          description: 'The file',
+          content: { 'text/css': { schema: z.string() }, 'text/javascript': { schema: z.string() } },
+        },
+        ...errors(404),
+      },
+    },
+  },
+  '/app/vendor/{file}': {
+    get: {
+      tags: ['web app'],
+      summary: 'Preact, its hooks and htm, from the installed packages',
+      requestParams: { path: z.object({ file: z.string().meta({ example: 'preact.js' }) }) },
+      responses: {
+        200: { description: 'The module', content: { 'text/javascript': { schema: z.string() } } },
+        ...errors(404),
+      },
+    },
+  },
+  '/queue': {
+    get: {
+      tags: ['users'],
+      summary: 'The queue at a glance (admins)',
+      ...authenticated,
+      responses: { 200: { description: 'The counts', content: json(queueOverviewRow) }, ...errors(401, 403, 503) },
     },
   },
   '/docs/{file}': {

@@ -9,7 +9,7 @@ export type AdministrationDeps = { readonly db: DatabasePool; readonly boss: Bos
 
 /** @throws AppError 403 for anyone but an admin. */
 export function assertAdmin(actor: Actor): void {
-  if (actor.role !== 'admin') throw forbidden('only an admin may manage users');
+  if (actor.role !== 'admin') throw forbidden('only an admin may do this');
 }
 
 /**

@@ -10,20 +10,13 @@ import {
   listTaskPage,
   updateTask,
 } from '../../domain/tasks/tasks.ts';
-import { AppError, notFound } from '../../errors.ts';
+import { AppError } from '../../errors.ts';
 import { actorOf, optionalActor, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { nextLink } from './pages.ts';
+import { nextLink, pathId } from './pages.ts';
 import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from './watch.ts';
-
-/** A path id that is not a positive integer names no task: 404, like an unknown one. */
-function taskId(ctx: Context): number {
-  const id = ctx.params?.id ?? '';
-  if (!/^[1-9]\d{0,14}$/.test(id)) throw notFound('task');
-  return Number(id);
-}
 
 /**
  * The `Idempotency-Key` header (IETF httpapi draft): a string of 1 to 255 visible ASCII characters, quoted
@@ -86,7 +79,7 @@ export function taskRoutes(
 
   router.get('/:id', auth, async (ctx) => {
     const actor = actorOf(ctx);
-    const id = taskId(ctx);
+    const id = pathId(ctx, 'task');
     const wait = preferredWait(ctx);
     const first = await getTask(tasks, actor, id); // someone else's task: 404 at once, whatever the wait
     if (wait === null) {
@@ -127,13 +120,13 @@ export function taskRoutes(
   });
 
   router.patch('/:id', auth, async (ctx) => {
-    const id = taskId(ctx);
+    const id = pathId(ctx, 'task');
     const { due_at, delay_seconds, ...change } = validate(updateTaskBody, ctx.request.body ?? {});
     ctx.body = await updateTask(tasks, actorOf(ctx), id, { ...change, due: dueOf({ due_at, delay_seconds }) });
   });
 
   router.delete('/:id', auth, async (ctx) => {
-    await deleteTask(tasks, actorOf(ctx), taskId(ctx));
+    await deleteTask(tasks, actorOf(ctx), pathId(ctx, 'task'));
     ctx.status = 204;
   });
 

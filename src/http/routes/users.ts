@@ -1,21 +1,12 @@
 import http from 'node:http';
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { assertAdmin, changeRole, deleteUser, getUser, listUserPage } from '../../domain/users/administration.ts';
-import { notFound } from '../../errors.ts';
 import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import type { AuthLimiter } from '../rateLimit.ts';
 import { listUsersQuery, updateUserBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { nextLink } from './pages.ts';
-
-/** A path id that is not a positive integer names no user: 404, like an unknown one. */
-function userId(ctx: Context): number {
-  const id = ctx.params?.id ?? '';
-  if (!/^[1-9]\d{0,14}$/.test(id)) throw notFound('user');
-  return Number(id);
-}
+import { nextLink, pathId } from './pages.ts';
 
 /** User administration, for admins only (403 for anyone else). */
 export function userRoutes({
@@ -36,11 +27,11 @@ export function userRoutes({
   });
 
   router.get('/:id', auth, async (ctx) => {
-    ctx.body = await getUser(db, actorOf(ctx), userId(ctx));
+    ctx.body = await getUser(db, actorOf(ctx), pathId(ctx, 'user'));
   });
 
   router.patch('/:id', auth, async (ctx) => {
-    const id = userId(ctx);
+    const id = pathId(ctx, 'user');
     const { role } = validate(updateUserBody, ctx.request.body ?? {});
     ctx.body = await changeRole(tasks, actorOf(ctx), id, role);
   });
@@ -48,7 +39,7 @@ export function userRoutes({
   router.delete('/:id', auth, async (ctx) => {
     const actor = actorOf(ctx);
     assertAdmin(actor); // users delete themselves with DELETE /me, which asks for their password
-    const user = await deleteUser(tasks, actor, userId(ctx));
+    const user = await deleteUser(tasks, actor, pathId(ctx, 'user'));
     await limiter.forgetAccount(user.email);
     ctx.status = 204;
   });

@@ -16,14 +16,7 @@ import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createWebhookBody, listDeliveriesQuery, updateWebhookBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { nextLink } from './pages.ts';
-
-/** A path id that is not a positive integer names no endpoint: 404, like an unknown one. */
-function endpointId(ctx: Context): number {
-  const id = ctx.params?.id ?? '';
-  if (!/^[1-9]\d{0,14}$/.test(id)) throw notFound('webhook endpoint');
-  return Number(id);
-}
+import { nextLink, pathId } from './pages.ts';
 
 /** A delivery id is a UUID; anything else names no delivery. */
 function deliveryId(ctx: Context): string {
@@ -64,11 +57,11 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
   });
 
   router.get('/:id', auth, async (ctx) => {
-    ctx.body = await getEndpoint(db, actorOf(ctx), endpointId(ctx));
+    ctx.body = await getEndpoint(db, actorOf(ctx), pathId(ctx, 'webhook endpoint'));
   });
 
   router.patch('/:id', auth, async (ctx) => {
-    const id = endpointId(ctx);
+    const id = pathId(ctx, 'webhook endpoint');
     const change = validate(updateWebhookBody, ctx.request.body ?? {});
     await getEndpoint(db, actorOf(ctx), id); // someone else's: 404 before anything is resolved
     if (change.url !== undefined) await destination(change.url);
@@ -76,16 +69,16 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
   });
 
   router.delete('/:id', auth, async (ctx) => {
-    await deleteEndpoint(db, actorOf(ctx), endpointId(ctx));
+    await deleteEndpoint(db, actorOf(ctx), pathId(ctx, 'webhook endpoint'));
     ctx.status = 204;
   });
 
   router.post('/:id/rotate-secret', auth, async (ctx) => {
-    ctx.body = await rotateSecret(db, actorOf(ctx), endpointId(ctx));
+    ctx.body = await rotateSecret(db, actorOf(ctx), pathId(ctx, 'webhook endpoint'));
   });
 
   router.get('/:id/deliveries', auth, async (ctx) => {
-    const id = endpointId(ctx);
+    const id = pathId(ctx, 'webhook endpoint');
     const query = validate(listDeliveriesQuery, ctx.query);
     const { deliveries, nextCursor } = await listDeliveryPage(db, actorOf(ctx), id, query);
     if (nextCursor !== null) ctx.set('Link', nextLink(`/webhooks/${id}/deliveries`, { ...query, cursor: nextCursor }));
@@ -93,7 +86,7 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
   });
 
   router.post('/:id/deliveries/:delivery_id/retry', auth, async (ctx) => {
-    ctx.body = await retryDelivery(deps.tasks, actorOf(ctx), endpointId(ctx), deliveryId(ctx));
+    ctx.body = await retryDelivery(deps.tasks, actorOf(ctx), pathId(ctx, 'webhook endpoint'), deliveryId(ctx));
     ctx.status = 202;
   });
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
+import { purgeOldTaskEventsSql } from '../src/domain/tasks/events.ts';
 import { query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
 import { startReceiver } from './helpers/receiver.ts';
@@ -308,4 +309,29 @@ test('with private networks not allowed, every loopback spelling is refused at r
   }, 20_000);
   for (const row of rows) t.regex(row.last_error ?? '', /non-public address \((127\.0\.0\.1|::1): loopback\)/);
   t.is(receiver.received.length, 0, 'nothing reached the loopback receiver');
+});
+
+test('the 24-hour purge of task events keeps every event the relay has not passed', async (t) => {
+  // One transaction holds the relay's place (the worker's relay skips it meanwhile) and runs the purge's own
+  // statement, so nothing else can move the place under the test; it is rolled back at the end.
+  const { user } = await signUp(service.api);
+  const client = new pg.Client(service.databaseUrl);
+  await client.connect();
+  t.teardown(() => client.end());
+  await client.query('begin');
+  const { rows } = await client.query<{ tx: string; id: string }>(
+    `insert into task_events (user_id, task_id, type, at) values ($1, 0, 'created', now() - interval '25 hours')
+     returning tx_id::text as tx, id::text`,
+    [user.id],
+  );
+  const old = rows[0];
+  const left = async () =>
+    (await client.query<{ n: number }>('select count(*)::int n from task_events where id = $1', [old?.id])).rows[0]?.n;
+  await client.query(`update webhook_relay set tx = '1'::xid8, event_id = 0`); // as if it had stopped long ago
+  await client.query(purgeOldTaskEventsSql);
+  t.is(await left(), 1, 'not purged while the relay has not passed it');
+  await client.query('update webhook_relay set tx = $1::xid8, event_id = $2', [old?.tx, old?.id]);
+  await client.query(purgeOldTaskEventsSql);
+  t.is(await left(), 0, 'purged once the relay has passed it');
+  await client.query('rollback');
 });

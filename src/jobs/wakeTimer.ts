@@ -80,8 +80,12 @@ export async function startWakeTimer(options: {
     channel: 'task_events',
     log,
     onNotification: () => {
-      clearTimeout(debounce);
-      debounce = setTimeout(() => void arm(), DEBOUNCE_MS);
+      // At most DEBOUNCE_MS after the first of a burst: a timer restarted by every notification would never
+      // fire while they keep coming (a busy service), and a task moved sooner would wait for the old time.
+      debounce ??= setTimeout(() => {
+        debounce = undefined;
+        void arm();
+      }, DEBOUNCE_MS);
       options.onNotification?.();
     },
     onReconnect: () => {

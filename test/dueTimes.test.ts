@@ -1,6 +1,6 @@
 /**
  * Each task's own due time: `due_at` or `delay_seconds` on POST /tasks, rescheduling with PATCH, and
- * `GET /tasks?sort=due`. The worker here polls once a minute, so a task completed within a second of its
+ * `GET /tasks?sort=due`. The worker here polls once a minute, so a task completed within two seconds of its
  * due time was woken by the timer, at the time the task says.
  */
 
@@ -51,7 +51,7 @@ test('a task due in 3 s by due_at and one due in 2 s by delay_seconds each compl
     const [job] = await jobsOfTask(task.id);
     t.is(job?.start_after.toISOString(), task.due_at, 'the job starts when the task is due');
     const late = await latenessOf(token, task.id);
-    t.true(late >= 0 && late < 1000, `completed ${late} ms after due_at (the poll is 60 s)`);
+    t.true(late >= 0 && late < 2000, `completed ${late} ms after due_at (the poll is 60 s)`);
   }
 });
 
@@ -59,7 +59,7 @@ test('delay_seconds 0 is due now, and an offset other than Z is the same instant
   const { token } = await signUp(service.api);
   const now = await service.api.post('/tasks', { title: 'now', delay_seconds: 0 }, token);
   t.true(Math.abs(Date.parse(now.body.due_at) - Date.parse(now.body.created_at)) <= 1);
-  t.true((await latenessOf(token, now.body.id)) < 1000);
+  t.true((await latenessOf(token, now.body.id)) < 2000);
   const instant = Math.floor(Date.now() / 1000) * 1000 + 3_600_000;
   const withOffset = `${new Date(instant + 2 * 3_600_000).toISOString().slice(0, 19)}+02:00`;
   const reply = await service.api.post('/tasks', { title: 'offset', due_at: withOffset }, token);
@@ -81,7 +81,7 @@ test('a task due in an hour, rescheduled to 2 s from now, completes then', async
     'the old job is gone',
   );
   const late = await latenessOf(token, task.id);
-  t.true(late >= 0 && late < 1000, `completed ${late} ms after the new due_at (the poll is 60 s)`);
+  t.true(late >= 0 && late < 2000, `completed ${late} ms after the new due_at (the poll is 60 s)`);
 });
 
 test('a task due in 2 s, rescheduled to an hour from now, is still pending 4 s later and its old job is gone', async (t) => {

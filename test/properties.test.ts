@@ -198,7 +198,13 @@ test.serial(
             }
             if ((await stateDigest()) !== before) throw new Error(`a refused request changed something: ${where}`);
           } else if (text !== '' && verb !== 'HEAD') {
-            JSON.parse(text);
+            // Successes are JSON, but for the web app's page itself (GET /, which only this path generator's
+            // `/` reaches: its files live under /app/).
+            if (response.headers.get('content-type')?.startsWith('text/html')) {
+              if (new URL(`${service.baseUrl}${route}`).pathname !== '/') throw new Error(`HTML from ${where}`);
+            } else {
+              JSON.parse(text);
+            }
           }
         },
       ),

@@ -335,3 +335,24 @@ test('the 24-hour purge of task events keeps every event the relay has not passe
   t.is(await left(), 0, 'purged once the relay has passed it');
   await client.query('rollback');
 });
+
+test('a 429 with Retry-After waits that long before the next attempt, longer than the backoff would', async (t) => {
+  const receiver = await startReceiver((_, count) =>
+    count === 1 ? { status: 429, headers: { 'retry-after': '3' }, body: 'slow down' } : {},
+  );
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(service.api);
+  const endpoint = await register(token, receiver.url(), { events: ['task.created'] });
+  await service.api.post('/tasks', { title: 'patience' }, token);
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.attempts === 1, 10_000);
+  const [waiting] = (await service.api.get(`/webhooks/${endpoint.id}/deliveries`, token)).body;
+  const first = receiver.received[0];
+  if (!first) throw new Error('nothing received');
+  t.like(waiting, { status: 'pending', last_status_code: 429, last_response: 'slow down' });
+  // The first backoff alone is at most 1 s; Retry-After asked for 3.
+  t.true(Date.parse(waiting.next_attempt_at) - first.at >= 2_900, `next attempt at ${waiting.next_attempt_at}`);
+  await eventually(async () => (await deliveriesOf(token, endpoint.id))[0]?.status === 'succeeded', 20_000);
+  const gap = (receiver.received[1]?.at ?? 0) - first.at;
+  t.log(`the second attempt came ${gap} ms after the first`);
+  t.true(gap >= 2_900, `${gap} ms`);
+});

@@ -131,22 +131,28 @@ export async function startDeliveries(
       burstWhenBatchFull: true,
     },
     async (jobs) => {
-      await Promise.all(
-        jobs.map((job) =>
-          attemptOne(job).catch((error: unknown) => {
-            // The job stays active and pg-boss retries it after it expires; nothing was recorded.
-            log.error({ err: error, job: job.id }, 'a webhook delivery could not be attempted');
-          }),
-        ),
-      );
+      const results = await Promise.allSettled(jobs.map(attemptOne));
+      const failed = jobs.filter((_, i) => results[i]?.status === 'rejected').map((job) => job.id);
+      if (failed.length > 0) {
+        // A database error around an attempt: throwing makes pg-boss fail the jobs still active (those settled
+        // above are not), so they are retried with the backoff; returning would have completed them.
+        const errors = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+        log.error({ err: errors[0], jobs: failed }, 'webhook deliveries could not be attempted; pg-boss retries them');
+        throw new AggregateError(errors, `${failed.length} webhook deliveries could not be attempted`);
+      }
     },
   );
 
   let stopped = false;
+  // With no enabled endpoint anywhere, notifications are ignored and the interval alone moves the relay's
+  // place (an endpoint registered meanwhile waits at most that long): a drain's NOTIFY per batch would
+  // otherwise cost every worker a write to the same row.
+  let quiet = false;
   const relay = coalesce(async () => {
     try {
       for (;;) {
-        const { events, deliveries } = await relayEvents(boss);
+        const { events, deliveries, endpoints } = await relayEvents(boss);
+        quiet = !endpoints;
         if (deliveries.length > 0) boss.notifyWorker(workerId);
         if (events === 0 || stopped) break;
       }
@@ -161,6 +167,7 @@ export async function startDeliveries(
   let nudged: NodeJS.Timeout | undefined;
   return {
     nudge() {
+      if (quiet) return;
       nudged ??= setTimeout(() => {
         nudged = undefined;
         void relay();

@@ -18,18 +18,23 @@ export const RELAY_BATCH = 500;
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
-/** With no enabled endpoint anywhere, there is nothing to deliver: the relay's place jumps to the newest event. */
+/**
+ * Whether any enabled endpoint exists; with none, there is nothing to deliver, and the relay's place jumps
+ * to the newest event instead.
+ */
 const SKIP_SQL = `
   with position as (select 1 from webhook_relay where id = 1 for update skip locked),
+  any_endpoint as (select exists (select 1 from webhook_endpoints where enabled) as yes),
   newest as (
     select tx_id, id from task_events
     where tx_id < pg_snapshot_xmin(pg_current_snapshot())
-    order by tx_id desc, id desc limit 1)
-  update webhook_relay r set tx = newest.tx_id, event_id = newest.id
-  from newest, position
-  where r.id = 1 and not exists (select 1 from webhook_endpoints where enabled)
-    and (newest.tx_id, newest.id) > (r.tx, r.event_id)
-  returning 1`;
+    order by tx_id desc, id desc limit 1),
+  moved as (
+    update webhook_relay r set tx = newest.tx_id, event_id = newest.id
+    from newest, position, any_endpoint
+    where r.id = 1 and not any_endpoint.yes and (newest.tx_id, newest.id) > (r.tx, r.event_id)
+    returning 1)
+  select yes as endpoints from any_endpoint`;
 
 /**
  * One step of the relay: the next `$1` events after its place become deliveries, and its place moves on.
@@ -70,16 +75,21 @@ const RELAY_SQL = `
          coalesce((select array_agg(id::text) from inserted), '{}') as deliveries,
          (select count(*) from moved)::int as moved`;
 
+const endpointsRow = z.object({ endpoints: z.boolean() });
 const relayRow = z.object({ events: z.number(), deliveries: z.array(z.string()), moved: z.number() });
 
 /**
  * One relay step in one transaction. Resolves with how many events it read and the deliveries it wrote (0
- * and none when another relay holds the place, or when there is nothing new).
+ * and none when another relay holds the place, or when there is nothing new), and whether any enabled
+ * endpoint exists.
  */
-export function relayEvents(boss: Boss, batch = RELAY_BATCH): Promise<{ events: number; deliveries: string[] }> {
+export function relayEvents(
+  boss: Boss,
+  batch = RELAY_BATCH,
+): Promise<{ events: number; deliveries: string[]; endpoints: boolean }> {
   return inTransaction(boss, async (db) => {
-    const { rows: skipped } = await db.executeSql(SKIP_SQL, []);
-    if (skipped.length > 0) return { events: 0, deliveries: [] };
+    const { rows: checked } = await db.executeSql(SKIP_SQL, []);
+    if (!endpointsRow.parse(checked[0]).endpoints) return { events: 0, deliveries: [], endpoints: false };
     const { rows } = await db.executeSql(RELAY_SQL, [batch]);
     const { events, deliveries } = relayRow.parse(rows[0]);
     if (deliveries.length > 0) {
@@ -89,6 +99,6 @@ export function relayEvents(boss: Boss, batch = RELAY_BATCH): Promise<{ events: 
         { db },
       );
     }
-    return { events, deliveries };
+    return { events, deliveries, endpoints: true };
   });
 }

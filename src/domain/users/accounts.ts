@@ -55,6 +55,12 @@ const dummyHash = (cost: number) => {
   return hash;
 };
 
+/** bcrypt ignores what follows byte 72: a longer password is not the one that was registered. */
+async function passwordMatches(password: string, hash: string): Promise<boolean> {
+  const matches = await bcrypt.compare(password, hash);
+  return matches && Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES;
+}
+
 /**
  * Checks an email and password and returns a signed token.
  * @throws AppError 401, the same for an unknown email and a wrong password.
@@ -65,10 +71,8 @@ export async function login(
   input: { email: string; password: string },
 ): Promise<{ token: string; token_type: 'Bearer'; expires_in: number }> {
   const user = await findCredentialsByEmail(db, normalizeEmail(input.email));
-  const matches = await bcrypt.compare(input.password, user?.password_hash ?? (await dummyHash(settings.bcryptCost)));
-  // bcrypt ignores what follows byte 72: a longer password is not the one that was registered.
-  const tooLong = Buffer.byteLength(input.password, 'utf8') > MAX_PASSWORD_BYTES;
-  if (!user || !matches || tooLong) throw unauthorized('wrong email or password');
+  const matches = await passwordMatches(input.password, user?.password_hash ?? (await dummyHash(settings.bcryptCost)));
+  if (!user || !matches) throw unauthorized('wrong email or password');
   return {
     token: signToken({ id: user.id, role: user.role, generation: user.token_generation }, settings),
     token_type: 'Bearer',
@@ -84,8 +88,7 @@ export async function login(
 export async function assertPassword(tx: CommonQueryMethods, actor: Actor, password: string): Promise<void> {
   const hash = await lockPasswordHash(tx, actor.id);
   if (hash === null) throw unauthorized('the account of this token no longer exists');
-  const matches = await bcrypt.compare(password, hash);
-  if (!matches || Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) throw unauthorized('wrong password');
+  if (!(await passwordMatches(password, hash))) throw unauthorized('wrong password');
 }
 
 /**

@@ -26,6 +26,14 @@ const password = z
   )
   .meta({ description: '8 to 72 bytes in UTF-8', example: 'securepassword123' });
 
+const positiveId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+/** The size of a keyset page, in every list. */
+const pageLimit = z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' });
+/** The `cursor` of a list whose pages go by id. */
+const nextPageCursor = positiveId
+  .optional()
+  .meta({ description: 'From the `Link: rel="next"` header of the previous page' });
+
 /** A password to check (not to set): anything up to 1000 characters, as at login. */
 const givenPassword = z.string().min(1).max(1000).meta({ example: 'securepassword123' });
 
@@ -59,14 +67,8 @@ export const updateUserBody = z
 
 export const listUsersQuery = z.strictObject({
   role: z.enum(roles).optional().meta({ description: 'Only users with this role' }),
-  limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
-  cursor: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(Number.MAX_SAFE_INTEGER)
-    .optional()
-    .meta({ description: 'From the `Link: rel="next"` header of the previous page' }),
+  limit: pageLimit,
+  cursor: nextPageCursor,
 });
 
 const title = z
@@ -155,8 +157,6 @@ export function dueOf(body: { due_at?: string | undefined; delay_seconds?: numbe
   return undefined;
 }
 
-const positiveId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-
 export const listTasksQuery = z
   .strictObject({
     status: z.enum(taskStatuses).optional().meta({ description: 'Only tasks in this state' }),
@@ -164,7 +164,7 @@ export const listTasksQuery = z
       .enum(taskSorts)
       .default('created')
       .meta({ description: '`created`: newest first; `due`: soonest due first (ties by id)' }),
-    limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
+    limit: pageLimit,
     cursor: z
       .string()
       .optional()
@@ -214,8 +214,8 @@ export const updateWebhookBody = z
   .meta({ id: 'UpdateWebhookRequest' });
 
 export const listDeliveriesQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'Page size, 1 to 100' }),
-  cursor: positiveId.optional().meta({ description: 'From the `Link: rel="next"` header of the previous page' }),
+  limit: pageLimit,
+  cursor: nextPageCursor,
 });
 
 export const tokenResponse = z

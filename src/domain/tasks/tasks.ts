@@ -7,6 +7,7 @@ import {
 import { bossDb } from '../../db/bossDb.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
+import { keysetPage } from '../pages.ts';
 import type { Actor } from '../users/user.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
 import { formatListCursor, type ListCursor, type TaskSort } from './listCursor.ts';
@@ -108,9 +109,8 @@ export async function listTaskPage(
     ...(query.status !== undefined && { status: query.status }),
     ...(query.cursor !== undefined && { after: query.cursor }),
   });
-  const tasks = rows.slice(0, query.limit);
-  const last = tasks.at(-1);
-  return { tasks, nextCursor: rows.length > query.limit && last ? formatListCursor(query.sort, last) : null };
+  const { page, nextCursor } = keysetPage(rows, query.limit, (last) => formatListCursor(query.sort, last));
+  return { tasks: page, nextCursor };
 }
 
 /** @throws AppError 404 when the task does not exist or is not the actor's to see. */

@@ -2,6 +2,7 @@ import type { DatabasePool, DatabaseTransactionConnection } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
+import { keysetPage } from '../pages.ts';
 import { deleteUserRow, findUserById, listUsers, lockAdmins, lockJobsOfUser, lockUser, setRole } from './queries.ts';
 import type { Actor, Role, User } from './user.ts';
 
@@ -23,13 +24,12 @@ export async function listUserPage(
 ): Promise<{ users: User[]; nextCursor: number | null }> {
   assertAdmin(actor);
   const rows = await listUsers(db, {
-    limit: query.limit + 1,
+    limit: query.limit + 1, // one more than asked tells whether there is a next page
     ...(query.role !== undefined && { role: query.role }),
     ...(query.cursor !== undefined && { before: query.cursor }),
   });
-  const users = rows.slice(0, query.limit);
-  const last = users.at(-1);
-  return { users, nextCursor: rows.length > query.limit && last ? last.id : null };
+  const { page, nextCursor } = keysetPage(rows, query.limit, (last) => last.id);
+  return { users: page, nextCursor };
 }
 
 /** @throws AppError 403 for anyone but an admin, 404 when there is no such user. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { bossDb } from '../../db/bossDb.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
 import { conflict, notFound } from '../../errors.ts';
+import { keysetPage } from '../pages.ts';
 import type { Actor } from '../users/user.ts';
 import { getEndpoint } from './endpoints.ts';
 import { type Delivery, deliveryRow } from './webhook.ts';
@@ -28,13 +29,9 @@ export async function listDeliveryPage(
     where endpoint_id = ${endpointId}
       ${query.cursor === undefined ? sql.fragment`` : sql.fragment`and seq < ${query.cursor}`}
     order by seq desc
-    limit ${query.limit + 1}`);
-  const page = rows.slice(0, query.limit);
-  const last = page.at(-1);
-  return {
-    deliveries: page.map(({ seq: _seq, ...delivery }) => delivery),
-    nextCursor: rows.length > query.limit && last ? last.seq : null,
-  };
+    limit ${query.limit + 1}`); // one more than asked tells whether there is a next page
+  const { page, nextCursor } = keysetPage(rows, query.limit, (last) => last.seq);
+  return { deliveries: page.map(({ seq: _seq, ...delivery }) => delivery), nextCursor };
 }
 
 /**

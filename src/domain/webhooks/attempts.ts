@@ -16,6 +16,7 @@ const deliveryRow = z.object({
   secrets: z.array(z.string()),
 });
 export type PendingDelivery = z.output<typeof deliveryRow>;
+const countRow = z.object({ count: z.number() });
 
 /** The delivery and what is needed to send it: the endpoint's URL and the secrets that sign now. */
 export async function loadDelivery(db: Db, id: string): Promise<PendingDelivery | null> {
@@ -76,5 +77,5 @@ export async function purgeOldDeliveries(db: Db): Promise<number> {
      select count(*)::int as count from gone`,
     [],
   );
-  return z.object({ count: z.number() }).parse(rows[0]).count;
+  return countRow.parse(rows[0]).count;
 }

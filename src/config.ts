@@ -18,13 +18,22 @@ const duration = z
   .pipe(z.number().int().min(1, 'must be at least one second'));
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const postgresUrl = z.url({ protocol: /^postgres(ql)?$/ });
 const flag = z.enum(['true', 'false'], { message: 'must be true or false' }).transform((value) => value === 'true');
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65535).default(3000),
-  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Where queries go: Postgres itself, or a pooler in front of it (PgBouncer in transaction mode will do). */
+  DATABASE_URL: postgresUrl.optional(),
+  /**
+   * A direct connection (no pooler, or one in session mode), for what needs a session of its own: the
+   * LISTENs (event hub, wake timer), the migrations and pg-boss's schema. Unset: DATABASE_URL is direct.
+   */
+  DATABASE_DIRECT_URL: postgresUrl.optional(),
+  /** Heroku's Connection Pooling: when attached, queries go there and DATABASE_URL becomes the direct one. */
+  DATABASE_CONNECTION_POOL_URL: postgresUrl.optional(),
   /**
    * TLS to the database, as libpq names it. Carried into DATABASE_URL (unless it has an sslmode of its
    * own), because slonik's driver ignores the variable. Heroku Postgres wants `no-verify`.
@@ -83,17 +92,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = schema.safeParse(present);
   const lines = result.success ? [] : result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   if (present.NODE_ENV === 'production') {
-    for (const name of ['DATABASE_URL', 'JWT_SECRET']) {
-      if (!present[name]) lines.push(`  ${name}: is required in production`);
-    }
+    if (!present.DATABASE_URL && !present.DATABASE_CONNECTION_POOL_URL)
+      lines.push('  DATABASE_URL: is required in production');
+    if (!present.JWT_SECRET) lines.push('  JWT_SECRET: is required in production');
   }
   if (!result.success || lines.length > 0) throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   const config = result.data;
   config.WEBHOOK_ALLOW_HTTP ??= config.NODE_ENV !== 'production';
-  if (config.DATABASE_URL && config.PGSSLMODE) {
-    const url = new URL(config.DATABASE_URL);
-    if (!url.searchParams.has('sslmode')) url.searchParams.set('sslmode', config.PGSSLMODE);
-    config.DATABASE_URL = url.toString();
+  if (config.DATABASE_CONNECTION_POOL_URL) {
+    config.DATABASE_DIRECT_URL ??= config.DATABASE_URL;
+    config.DATABASE_URL = config.DATABASE_CONNECTION_POOL_URL;
+  }
+  config.DATABASE_DIRECT_URL ??= config.DATABASE_URL;
+  const sslMode = config.PGSSLMODE;
+  if (sslMode) {
+    const withSslMode = (value: string) => {
+      const url = new URL(value);
+      if (!url.searchParams.has('sslmode')) url.searchParams.set('sslmode', sslMode);
+      return url.toString();
+    };
+    if (config.DATABASE_URL) config.DATABASE_URL = withSslMode(config.DATABASE_URL);
+    if (config.DATABASE_DIRECT_URL) config.DATABASE_DIRECT_URL = withSslMode(config.DATABASE_DIRECT_URL);
   }
   return Object.freeze(config);
 }

@@ -4,6 +4,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createDb } from './db/pool.ts';
 import type { Boss } from './db/queues.ts';
+import { checkSessionBounds } from './db/sessionBounds.ts';
 import { waitForDatabase } from './db/waitForDatabase.ts';
 import { destinationSettings } from './delivery/send.ts';
 import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
@@ -76,19 +77,24 @@ async function main(role: Role): Promise<void> {
       log.info({ port }, 'accepting connections; starting');
     }
 
+    // Queries go to `url` (perhaps a pooler in transaction mode); what needs a session of its own (LISTEN,
+    // migrations, pg-boss's schema) goes to `directUrl`. They are the same unless both are configured.
     let url = config.DATABASE_URL;
-    if (!url) {
+    let directUrl = config.DATABASE_DIRECT_URL;
+    if (!url || !directUrl) {
       parts.embedded = await startEmbeddedPostgres({
         dataDir: config.DATA_DIR,
         port: config.EMBEDDED_PG_PORT,
         log,
       });
-      url = await parts.embedded.ensureDatabase('task_manager');
+      url = directUrl = await parts.embedded.ensureDatabase('task_manager');
     }
-    await waitForDatabase(url, config.DATABASE_WAIT_SECONDS * 1000, log);
+    const installing = role === 'all' || role === 'migrate';
+    await waitForDatabase(installing ? directUrl : url, config.DATABASE_WAIT_SECONDS * 1000, log);
     // Each role's connections carry its name, so pg_stat_activity shows who holds what (README: budget).
     const named = withApplicationName(url, `task-manager-${role}`);
-    if (role === 'all' || role === 'migrate') await migrate(named, log);
+    const namedDirect = withApplicationName(directUrl, `task-manager-${role}`);
+    if (installing) await migrate(namedDirect, log);
 
     // The connection budget: a web process has its API pool only (pg-boss writes jobs through it); a
     // worker has pg-boss's pool only; the release step one connection at a time.
@@ -98,7 +104,7 @@ async function main(role: Role): Promise<void> {
       : undefined;
     if (db) parts.db = db;
     parts.boss = await startBoss({
-      url,
+      url: installing ? directUrl : url,
       log,
       role,
       poolSize: role === 'migrate' ? 1 : config.WORKER_POOL_SIZE,
@@ -106,19 +112,24 @@ async function main(role: Role): Promise<void> {
       ...(role === 'web' && db && { api: db }),
     });
     if (role === 'migrate') return await shutdown('migrations done', 0);
+    const boss = parts.boss;
+    await checkSessionBounds(async () => {
+      const { rows } = await boss.getDb().executeSql('show statement_timeout');
+      return String(rows[0]?.statement_timeout);
+    }, log);
 
     const metrics = createMetrics(role);
     trackQueueDepth(metrics, parts.boss);
     if (role === 'all' || role === 'worker') {
       // One more connection of the worker role: the LISTEN of its wake timer (README: connection budget).
-      parts.worker = await startWorker(parts.boss, workerSettings(config, named), log, metrics);
+      parts.worker = await startWorker(parts.boss, workerSettings(config, namedDirect), log, metrics);
       log.info('worker started');
     }
     if (parts.http && db) {
       const http = parts.http;
       const secret = config.JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR));
       // One more connection of the web role: the LISTEN of task events (README: connection budget).
-      parts.events = await startEventHub({ url: named, db, log });
+      parts.events = await startEventHub({ url: namedDirect, db, log });
       const app = createApp({
         db,
         log,

@@ -48,3 +48,27 @@ test('production requires DATABASE_URL and a JWT_SECRET of 32 characters or more
   });
   t.is(config.DATABASE_URL, 'postgres://u:p@db:5432/tasks');
 });
+
+test("queries may go through a pooler: DATABASE_DIRECT_URL, or Heroku's DATABASE_CONNECTION_POOL_URL", (t) => {
+  const direct = 'postgres://u:p@db:5432/tasks';
+  const pooled = 'postgres://u:p@pooler:6432/tasks';
+  const alone = loadConfig({ DATABASE_URL: direct });
+  t.deepEqual([alone.DATABASE_URL, alone.DATABASE_DIRECT_URL], [direct, direct], 'one URL serves both');
+  const both = loadConfig({ DATABASE_URL: pooled, DATABASE_DIRECT_URL: direct });
+  t.deepEqual([both.DATABASE_URL, both.DATABASE_DIRECT_URL], [pooled, direct]);
+  // Heroku's Connection Pooling attaches DATABASE_CONNECTION_POOL_URL beside the direct DATABASE_URL.
+  const heroku = loadConfig({
+    NODE_ENV: 'production',
+    JWT_SECRET: 'x'.repeat(32),
+    DATABASE_URL: direct,
+    DATABASE_CONNECTION_POOL_URL: pooled,
+    PGSSLMODE: 'no-verify',
+  });
+  t.deepEqual(
+    [heroku.DATABASE_URL, heroku.DATABASE_DIRECT_URL],
+    [`${pooled}?sslmode=no-verify`, `${direct}?sslmode=no-verify`],
+    'queries through the pooler, sessions direct, both with the TLS mode',
+  );
+  const error = t.throws(() => loadConfig({ DATABASE_DIRECT_URL: 'mysql://x' }), { instanceOf: ConfigError });
+  t.regex(error?.message ?? '', /DATABASE_DIRECT_URL/);
+});

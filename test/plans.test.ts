@@ -22,6 +22,8 @@ test.before(async (t) => {
   database = await createTestDatabase();
   client = new pg.Client(database.url);
   await client.connect();
+  // The seed is one long statement at a time: past the role's 30 s bound on a slow machine.
+  await client.query('set statement_timeout = 0');
   await client.query(
     `insert into users (email, password_hash) select 'u' || g || '@example.com', 'x' from generate_series(1, ${USERS}) g`,
   );

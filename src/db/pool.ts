@@ -42,6 +42,10 @@ export type PoolSettings = { maximumPoolSize: number; queryTimeoutMs: number };
  * slonik's pg driver passes no client-side query timeout of its own, and pg reads `query_timeout` from
  * `pg.defaults` for every client it creates: that setting is process-wide (pg-boss's pool gets the
  * same value explicitly).
+ *
+ * The pool sends no startup parameters beyond pg's own (slonik's default `statement_timeout` and
+ * `idle_in_transaction_session_timeout` ones are refused by PgBouncer in transaction mode); the
+ * server-side bounds are the role's defaults instead (`sessionBounds.ts`).
  */
 export async function createDb(url: string, settings: PoolSettings): Promise<DatabasePool> {
   pg.defaults.query_timeout = settings.queryTimeoutMs;
@@ -54,8 +58,8 @@ export async function createDb(url: string, settings: PoolSettings): Promise<Dat
     resetConnection: async () => {},
     maximumPoolSize: settings.maximumPoolSize,
     connectionTimeout: 5_000,
-    statementTimeout: 30_000,
-    idleInTransactionSessionTimeout: 60_000,
+    statementTimeout: 'DISABLE_TIMEOUT',
+    idleInTransactionSessionTimeout: 'DISABLE_TIMEOUT',
   });
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { SESSION_BOUNDS_SQL } from '../../src/db/sessionBounds.ts';
 
 const adminUrl = () => {
   const url = process.env.TEST_ADMIN_URL;
@@ -17,11 +18,15 @@ async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T>
   }
 }
 
-/** A fresh, migrated database of this test's own, cloned from the template that `npm test` built. */
+/**
+ * A fresh, migrated database of this test's own, cloned from the template that `npm test` built, with the
+ * session bounds the release step sets (a clone does not inherit the template's role settings).
+ */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `task_manager_test_${randomBytes(6).toString('hex')}`;
   await withAdmin((client) => client.query(`create database ${name} template ${process.env.TEST_TEMPLATE}`));
   const url = Object.assign(new URL(adminUrl()), { pathname: `/${name}` }).toString();
+  await query(url, SESSION_BOUNDS_SQL);
   return {
     url,
     drop: () => withAdmin((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),

@@ -26,7 +26,11 @@ const MAX_SLEEP_MS = 60_000;
 /** Coalesces the look-ups a burst of notifications asks for. */
 const DEBOUNCE_MS = 10;
 
-export type WakeTimer = { stop(): Promise<void> };
+export type WakeTimer = {
+  /** Reads the next due time again: for jobs written without a task event (the reconciliation's). */
+  rearm(): Promise<void>;
+  stop(): Promise<void>;
+};
 
 /**
  * Wakes the worker at the moment the next job comes due, rather than at its next poll: a timer armed to
@@ -96,6 +100,7 @@ export async function startWakeTimer(options: {
   await arm();
 
   return {
+    rearm: arm,
     async stop() {
       stopped = true;
       clearTimeout(timer);

@@ -99,9 +99,12 @@ export async function startWorker(
   let running: Promise<void> = Promise.resolve();
   const reconcile = async () => {
     try {
-      for (const task of await rescheduleOrphanedTasks(boss)) {
+      const rescheduled = await rescheduleOrphanedTasks(boss);
+      for (const task of rescheduled) {
         log.warn(task, 'rescheduled a pending task whose job was missing or had failed');
       }
+      // Those jobs announce themselves with no task event: the timer looks for them.
+      if (rescheduled.length > 0) await wake?.rearm();
       const purged = await purgeExpiredIdempotencyKeys(boss);
       if (purged > 0) log.info({ purged }, 'deleted expired idempotency keys');
       const events = await purgeOldTaskEvents(boss);

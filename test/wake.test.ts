@@ -2,13 +2,16 @@
  * The worker wakes when a job comes due, not at its next poll. Every worker here polls once a minute,
  * so a task completed within about a second of its due time was woken by the timer.
  */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { withApplicationName } from '../src/db/applicationName.ts';
+import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { startBoss } from '../src/jobs/queue.ts';
 import { startWorker } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
-import { query } from './helpers/db.ts';
+import { createTestDatabase, query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
 import { signUp, startService, type TestService } from './helpers/service.ts';
 
@@ -79,4 +82,51 @@ test('after its LISTEN connection is cut, the timer reads the earliest due time 
   const late = await lateness(near, task.id);
   t.log(`completed ${late} ms after due_at`);
   t.true(late >= 0 && late < 2_000, `${late} ms`);
+});
+
+test('a job already due when the timer re-reads, as one that fell due during the woken fetch, is fetched at once', async (t) => {
+  // The worker alone (no web process), so no notification but the one this test sends wakes anything.
+  const database = await createTestDatabase();
+  t.teardown(() => database.drop());
+  const log = createLogger({ LOG_LEVEL: 'silent' });
+  const boss = await startBoss({ url: database.url, log, role: 'worker', poolSize: 2 });
+  const settings = {
+    pollIntervalSeconds: POLL_SECONDS,
+    batchSize: 50,
+    reconcileIntervalSeconds: 3600,
+    listenUrl: database.url,
+  };
+  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
+  t.teardown(async () => {
+    await worker.stop();
+    await boss.stop({ graceful: false });
+  });
+  const jobId = randomUUID();
+  const [task] = await query<{ id: number }>(
+    database.url,
+    `with author as (insert into users (email, password_hash) values ('window@example.com', 'x') returning id)
+     insert into tasks (user_id, title, due_at, job_id) select id, 'fell due unseen', now(), $1 from author
+     returning id::int`,
+    [jobId],
+  );
+  await sleep(300); // the task's own notification has been read: no job waited then
+  // The job, due already, sent with no notification: the state a job is in when it fell due between the
+  // woken fetch and the timer's re-read.
+  await boss.send(COMPLETE_TASK, { taskId: task?.id }, { id: jobId, startAfter: new Date(Date.now() - 1_000) });
+  await sleep(300);
+  const [before] = await query<{ status: string }>(database.url, 'select status from tasks where id = $1', [task?.id]);
+  t.is(before?.status, 'pending', 'nothing fetched it yet: the poll is a minute away');
+  const reread = Date.now();
+  await query(database.url, `select pg_notify('task_events', '{}')`); // any task event makes the timer re-read
+  const completedAt = await eventually(async () => {
+    const [row] = await query<{ completed_at: Date | null }>(
+      database.url,
+      'select completed_at from tasks where id = $1',
+      [task?.id],
+    );
+    return row?.completed_at ?? undefined;
+  }, 15_000);
+  const waited = completedAt.getTime() - reread;
+  t.log(`completed ${waited} ms after the re-read was asked for, with a ${POLL_SECONDS} s poll`);
+  t.true(waited < 1_000, `${waited} ms`);
 });

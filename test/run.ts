@@ -55,10 +55,11 @@ const runAva = (args: string[]) =>
     }).on('exit', (exitCode) => resolve(exitCode ?? 1)),
   );
 
-// Two files run alone, one after the other, after the rest: the query plans on a million tasks take the
-// database for half a minute, and the web app's check (Chromium) asserts what a person sees within a
-// second; neither shares the machine with the suite's other timing-sensitive tests, nor with each other.
-const SOLO = ['test/plans.test.ts', 'test/webApp.test.ts'];
+// Three files run alone, one after the other, after the rest: the query plans on a million tasks take the
+// database for half a minute, the web app's check (Chromium) asserts what a person sees within a second,
+// and the pooler's runs six service processes under load; none shares the machine with the suite's other
+// timing-sensitive tests, nor with each other.
+const SOLO = ['test/plans.test.ts', 'test/webApp.test.ts', 'test/pooler.test.ts'];
 const asked = process.argv.slice(2);
 let code: number;
 if (asked.length > 0) {

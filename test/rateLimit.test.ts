@@ -1,4 +1,7 @@
 import test from 'ava';
+import { purgeExpiredRateLimits } from '../src/domain/tasks/completion.ts';
+import { startBoss } from '../src/jobs/queue.ts';
+import { createLogger } from '../src/log.ts';
 import { query } from './helpers/db.ts';
 import { type client, signUp, startService } from './helpers/service.ts';
 
@@ -100,4 +103,29 @@ test('failed logins from many addresses lock the account for everyone, for at mo
   t.deepEqual(statuses, [...Array(10).fill(401), 429]);
   const retryAfter = Number((await login('198.51.100.1')).headers.get('retry-after'));
   t.true(retryAfter > 60 && retryAfter <= 3600, `Retry-After: ${retryAfter}`);
+});
+
+test('the reconciliation pass deletes counters whose window has ended, and only those', async (t) => {
+  const service = await startService({ authPerMinute: 3 });
+  t.teardown(() => service.stop());
+  for (let i = 0; i < 3; i++) await wrongLogin(service.api);
+  const counters = await query<{ key: string }>(service.databaseUrl, 'select key from rate_limits order by key');
+  t.true(counters.length >= 2, 'the address counter and the failed-account counters');
+  // A failed-account counter ends; the address's counter (three of three used) lives on.
+  const ended = counters.find((row) => !row.key.startsWith('addr'));
+  await query(service.databaseUrl, 'update rate_limits set expire = 0 where key = $1', [ended?.key]);
+  const boss = await startBoss({
+    url: service.databaseUrl,
+    log: createLogger({ LOG_LEVEL: 'silent' }),
+    role: 'worker',
+    poolSize: 1,
+  });
+  t.teardown(() => boss.stop({ graceful: false }));
+  t.is(await purgeExpiredRateLimits(boss), 1);
+  const left = await query<{ key: string }>(service.databaseUrl, 'select key from rate_limits order by key');
+  t.deepEqual(
+    left.map((row) => row.key),
+    counters.filter((row) => row !== ended).map((row) => row.key),
+  );
+  t.is((await wrongLogin(service.api)).status, 429, 'a live counter still counts');
 });

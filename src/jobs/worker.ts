@@ -6,6 +6,7 @@ import {
   type Completed,
   completeTasksOfJobs,
   purgeExpiredIdempotencyKeys,
+  purgeExpiredRateLimits,
   purgeOldTaskEvents,
   rescheduleOrphanedTasks,
 } from '../domain/tasks/completion.ts';
@@ -107,6 +108,8 @@ export async function startWorker(
       if (rescheduled.length > 0) await wake?.rearm();
       const purged = await purgeExpiredIdempotencyKeys(boss);
       if (purged > 0) log.info({ purged }, 'deleted expired idempotency keys');
+      const counters = await purgeExpiredRateLimits(boss);
+      if (counters > 0) log.info({ counters }, 'deleted expired rate-limit counters');
       const events = await purgeOldTaskEvents(boss);
       if (events > 0) log.info({ events }, 'deleted task events older than 24 hours');
       const sent = await purgeOldDeliveries(boss.getDb());

@@ -7,6 +7,7 @@ import {
   completeTasksOfJobsSql,
   orphanedTasksSql,
   purgeExpiredIdempotencyKeysSql,
+  purgeExpiredRateLimitsSql,
   rescheduleTaskSql,
 } from './queries.ts';
 
@@ -59,6 +60,16 @@ const countRow = z.object({ count: z.number() });
 /** Idempotency keys answer retries for 24 hours; older ones are deleted. Resolves with how many. */
 export async function purgeExpiredIdempotencyKeys(boss: Boss): Promise<number> {
   const { rows } = await boss.getDb().executeSql(purgeExpiredIdempotencyKeysSql, []);
+  return countRow.parse(rows[0]).count;
+}
+
+/**
+ * Rate-limit counters are kept until their window ends (a minute, 15 minutes or an hour): an expired one
+ * counts from zero anyway, and rate-limiter-flexible's Postgres store leaves them behind, one per address
+ * and route. Resolves with how many went.
+ */
+export async function purgeExpiredRateLimits(boss: Boss): Promise<number> {
+  const { rows } = await boss.getDb().executeSql(purgeExpiredRateLimitsSql, []);
   return countRow.parse(rows[0]).count;
 }
 

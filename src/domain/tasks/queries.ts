@@ -137,6 +137,11 @@ export const rescheduleTaskSql = `
   where id = $1 and status = 'pending' and job_id is not distinct from $2::uuid
   returning id`;
 
+/** Rate-limit counters whose window has passed (`expire` is epoch ms; rate-limiter-flexible never clears them). */
+export const purgeExpiredRateLimitsSql = `
+  with gone as (delete from rate_limits where expire < extract(epoch from now()) * 1000 returning 1)
+  select count(*)::int as count from gone`;
+
 export const purgeExpiredIdempotencyKeysSql = `
   with gone as (delete from idempotency_keys where created_at < now() - interval '24 hours' returning 1)
   select count(*)::int as count from gone`;

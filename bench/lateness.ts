@@ -5,6 +5,9 @@
  *   its own transaction, as `POST /tasks` creates them);
  * - mixed: as many tasks with random due times 1 to 5 s ahead, created in random order, 16 at a time, and a
  *   fifth of them rescheduled once, to another random time 1 to 5 s ahead, while pending.
+ * - burst, in two shapes (the all-in-one process of `npm start`, and a web process with a worker process):
+ *   300 tasks due 2 s after creation, created through `POST /tasks` by 30 concurrent clients at a time, a
+ *   batch every 0.1 s.
  * The figures are `completed_at - due_at` (database timestamps): p50, p95, p99, max, how many early, and
  * (mixed) how many completed nearer a superseded due time than their last one.
  */
@@ -14,11 +17,12 @@ import { z } from 'zod';
 import { loadConfig } from '../src/config.ts';
 import { createDb } from '../src/db/pool.ts';
 import { createTask, updateTask } from '../src/domain/tasks/tasks.ts';
+import { signToken } from '../src/domain/users/tokens.ts';
 import { startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
 import { progress, writeReport } from './report.ts';
-import { startRole } from './roles.ts';
+import { BENCH_JWT_SECRET, startRole } from './roles.ts';
 
 const config = loadConfig();
 const total = Number(process.env.BENCH_LATENESS_TASKS ?? 500);
@@ -107,15 +111,68 @@ console.log(
     `max ${mixed.max.toFixed(0)} ms, early: ${mixed.early}, completed at a superseded time: ${atSuperseded}`,
 );
 
+await worker.stop();
+
+// Burst: batches of 30 concurrent POST /tasks, one batch every 0.1 s, in each shape.
+const BURST_TASKS = 300;
+const BURST_CLIENTS = 30;
+const BURST_EVERY_MS = 100;
+const burstToken = `Bearer ${signToken({ id: userId, role: 'user' }, { secret: BENCH_JWT_SECRET, expiresInSeconds: 3600 })}`;
+const roleEnv = { TASK_COMPLETION_DELAY_SECONDS: String(delaySeconds) };
+async function burst(shape: 'all' | 'web + worker') {
+  const roles =
+    shape === 'all'
+      ? [await startRole('all', database.url, 'listening on', roleEnv)]
+      : [
+          await startRole('worker', database.url, 'worker started', roleEnv),
+          await startRole('web', database.url, 'listening on', roleEnv),
+        ];
+  const base = `http://127.0.0.1:${roles.at(-1)?.port}`;
+  const title = `burst ${shape} `;
+  progress(`burst (${shape}): ${BURST_TASKS} tasks, ${BURST_CLIENTS} at a time, a batch every ${BURST_EVERY_MS} ms`);
+  const batches: Promise<unknown>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < BURST_TASKS; i += BURST_CLIENTS) {
+    await sleep(Math.max(0, start + (i / BURST_CLIENTS) * BURST_EVERY_MS - performance.now()));
+    for (let j = i; j < Math.min(i + BURST_CLIENTS, BURST_TASKS); j++) {
+      batches.push(
+        fetch(`${base}/tasks`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: burstToken },
+          body: JSON.stringify({ title: `${title}${j}` }),
+        }).then((reply) => {
+          if (reply.status !== 201) throw new Error(`POST /tasks answered ${reply.status}`);
+        }),
+      );
+    }
+  }
+  await Promise.all(batches);
+  await waitForWorker();
+  for (const role of roles.reverse()) await role.stop();
+  return latenessOf(`${title}%`);
+}
+const burstAll = await burst('all');
+const burstSplit = await burst('web + worker');
+for (const [shape, figures] of [
+  ['the all-in-one process', burstAll],
+  ['a web and a worker process', burstSplit],
+] as const) {
+  console.log(
+    `\nLateness of ${BURST_TASKS} tasks due ${delaySeconds} s after creation, created by ${BURST_CLIENTS} concurrent ` +
+      `clients every ${BURST_EVERY_MS} ms through POST /tasks of ${shape}: p50 ${figures.p50.toFixed(0)} ms, ` +
+      `p95 ${figures.p95.toFixed(0)} ms, p99 ${figures.p99.toFixed(0)} ms, max ${figures.max.toFixed(0)} ms, early: ${figures.early}`,
+  );
+}
+
 await writeReport('lateness', {
   tasks: total,
   delaySeconds,
   spreadSeconds: spreadMs / 1000,
   ...stats,
   mixed: { ...mixed, rescheduled: superseded.size, atSupersededTime: atSuperseded },
+  burst: { tasks: BURST_TASKS, clients: BURST_CLIENTS, everyMs: BURST_EVERY_MS, all: burstAll, split: burstSplit },
 });
 
-await worker.stop();
 await boss.stop({ graceful: false });
 await db.end();
 await database.stop();

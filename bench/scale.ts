@@ -10,8 +10,7 @@
  * - lateness: 500 tasks due 2 s after creation, created over 2 s as bench/lateness.ts's paced round does;
  * - a drain of 10,000 tasks due at once: completions per second;
  * - on-disk size per million tasks (tables and indexes apart) and the time the seed took.
- * Then the retention soak: twice, 100,000 tasks created and completed, then the purges, with the clock
- * moved past each retention: the queue's tables must come back to about their size.
+ * Before the sizes, on the still small database, the retention soak (see `soak`; BENCH_SOAK=false skips it).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';

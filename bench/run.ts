@@ -38,9 +38,12 @@ const http = await readReport<{
   web: { peakRssMiB: number; peakConnections: number };
 }>('http');
 type Lateness = { p50: number; p99: number; max: number; early: number };
-const lateness = await readReport<Lateness & { mixed: Lateness & { rescheduled: number; atSupersededTime: number } }>(
-  'lateness',
-);
+const lateness = await readReport<
+  Lateness & {
+    mixed: Lateness & { rescheduled: number; atSupersededTime: number };
+    burst: { tasks: number; clients: number; all: Lateness; split: Lateness };
+  }
+>('lateness');
 const watch = await readReport<{ p50: number; p99: number; early: number }>('watch');
 const drain = await readReport<{
   oneWorkerPerSecond: number;
@@ -102,6 +105,17 @@ const lines: Line[] = [
     goal: '0 / 0',
     met: lateness.mixed.early === 0 && lateness.mixed.atSupersededTime === 0,
   },
+  ...(
+    [
+      ['the all-in-one process', lateness.burst.all],
+      ['a web beside a worker process', lateness.burst.split],
+    ] as const
+  ).map(([shape, burst]) => ({
+    figure: `lateness, a burst of ${lateness.burst.tasks} creates ${lateness.burst.clients} at a time to ${shape}, p99 / max ms (early)`,
+    value: `${fixed(burst.p99, 0)} / ${fixed(burst.max, 0)} (${burst.early})`,
+    goal: '≤ 50 / ≤ 250 (0)',
+    met: burst.p99 <= 50 && burst.max <= 250 && burst.early === 0,
+  })),
   {
     figure: 'drain, one worker / pg-boss alone',
     value: fixed(drain.oneWorkerPerSecond / drain.pgBossAlonePerSecond),

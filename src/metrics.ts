@@ -89,7 +89,8 @@ export function trackQueueDepth(metrics: Metrics, boss: Boss): void {
         cached = {
           at: Date.now(),
           counts: {
-            deferred: queue.deferredCount,
+            // Not due yet, parked ones included (pg-boss counts those apart, as blocked).
+            deferred: queue.queuedCount - queue.readyCount,
             ready: queue.readyCount,
             active: queue.activeCount,
             failed: queue.failedCount,

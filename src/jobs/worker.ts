@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import { UNPARK_INTERVAL_SECONDS, unparkDueJobs } from '../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import { destinationSettings } from '../delivery/send.ts';
 import { DELIVERY_DEFAULTS, type DeliverySettings, startDeliveries } from '../delivery/worker.ts';
@@ -118,13 +119,29 @@ export async function startWorker(
       log.error({ err: error }, 'reconciliation failed; it runs again at the next interval');
     }
   };
-  running = reconcile();
+  // Parked jobs (due beyond the horizon) are unparked well before they come due; then the timer looks.
+  const unpark = async () => {
+    try {
+      const unparked = await unparkDueJobs(boss.getDb());
+      if (unparked > 0) {
+        log.debug({ unparked }, 'unparked jobs coming due');
+        await wake?.rearm();
+      }
+    } catch (error) {
+      log.error({ err: error }, 'unparking jobs failed; it runs again at the next interval');
+    }
+  };
+  running = unpark().then(reconcile);
   const timer = setInterval(() => {
     running = running.then(reconcile);
   }, settings.reconcileIntervalSeconds * 1000);
+  const unparkTimer = setInterval(() => {
+    running = running.then(unpark);
+  }, UNPARK_INTERVAL_SECONDS * 1000);
   return {
     async stop() {
       clearInterval(timer);
+      clearInterval(unparkTimer);
       await wake?.stop();
       await deliveries.stop();
       await running;

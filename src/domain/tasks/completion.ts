@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { inTransaction } from '../../db/bossTransaction.ts';
+import { parkIfFar } from '../../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { purgeOldTaskEventsSql } from './events.ts';
 import {
@@ -48,6 +49,7 @@ export async function rescheduleOrphanedTasks(boss: Boss, limit = 500): Promise<
       const { rows: changed } = await db.executeSql(rescheduleTaskSql, [orphan.id, orphan.job_id, jobId]);
       if (changed.length === 0) return false; // completed, deleted or rescheduled meanwhile
       await boss.send(COMPLETE_TASK, { taskId: orphan.id }, { id: jobId, startAfter, db });
+      await parkIfFar(db, jobId, startAfter);
       return true;
     });
     if (rescheduled) done.push({ taskId: orphan.id, lostJobId: orphan.job_id, jobId, startAfter });

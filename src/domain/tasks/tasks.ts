@@ -5,6 +5,7 @@ import {
   ForeignKeyIntegrityConstraintViolationError,
 } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
+import { parkIfFar } from '../../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import { keysetPage } from '../pages.ts';
@@ -176,7 +177,10 @@ export function deleteTask(deps: TaskDeps, actor: Actor, id: number): Promise<vo
   });
 }
 
-/** The job (`jobId`, already on the task's row) that completes `task` at its `due_at`, written in `tx`. */
+/**
+ * The job (`jobId`, already on the task's row) that completes `task` at its `due_at`, written in `tx`;
+ * parked when it is due far ahead (src/db/parking.ts).
+ */
 async function sendCompletionJob(
   boss: Boss,
   tx: DatabaseTransactionConnection,
@@ -189,4 +193,5 @@ async function sendCompletionJob(
     { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
   );
   if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
+  await parkIfFar(bossDb(tx), jobId, new Date(task.due_at));
 }

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { withApplicationName } from '../src/db/applicationName.ts';
+import { PARK_BEYOND_SECONDS } from '../src/db/parking.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { startBoss } from '../src/jobs/queue.ts';
 import { startWorker } from '../src/jobs/worker.ts';
@@ -129,4 +130,43 @@ test('a job already due when the timer re-reads, as one that fell due during the
   const waited = completedAt.getTime() - reread;
   t.log(`completed ${waited} ms after the re-read was asked for, with a ${POLL_SECONDS} s poll`);
   t.true(waited < 1_000, `${waited} ms`);
+});
+
+test('a job due beyond the horizon waits parked, outside what pg-boss fetches; a worker unparks it in time', async (t) => {
+  const web = await startService({ delaySeconds: PARK_BEYOND_SECONDS + 60 });
+  t.teardown(() => web.stop());
+  const { token } = await signUp(web.api);
+  const far = (await web.api.post('/tasks', { title: 'far ahead' }, token)).body;
+  const near = (await web.api.post('/tasks', { title: 'near', delay_seconds: PARK_BEYOND_SECONDS - 60 }, token)).body;
+  const blocked = async (jobId: string) =>
+    (await query<{ blocked: boolean }>(web.databaseUrl, 'select blocked from pgboss.job where id = $1', [jobId]))[0]
+      ?.blocked;
+  t.true(await blocked(far.job_id), 'parked');
+  t.false(await blocked(near.job_id), 'within the horizon: not parked');
+  // Time passes: the far task comes within the horizon (3 s from now) while its job is still parked.
+  await query(
+    web.databaseUrl,
+    `with moved as (update tasks set due_at = date_trunc('milliseconds', now() + interval '3 seconds')
+                    where id = $1 returning due_at)
+     update pgboss.job set start_after = (select due_at from moved) where id = $2`,
+    [far.id, far.job_id],
+  );
+  // A worker starting now (as after a deploy) unparks it at once; its wake timer then waits for it.
+  const log = createLogger({ LOG_LEVEL: 'silent' });
+  const boss = await startBoss({ url: web.databaseUrl, log, role: 'worker', poolSize: 2 });
+  const settings = {
+    pollIntervalSeconds: POLL_SECONDS,
+    batchSize: 50,
+    reconcileIntervalSeconds: 3600,
+    listenUrl: web.databaseUrl,
+  };
+  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
+  t.teardown(async () => {
+    await worker.stop();
+    await boss.stop({ graceful: false });
+  });
+  const late = await lateness(web, far.id);
+  t.log(`completed ${late} ms after due_at, with a ${POLL_SECONDS} s poll`);
+  t.true(late >= 0 && late < 1_000, `${late} ms`);
+  t.false(await blocked(far.job_id));
 });

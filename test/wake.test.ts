@@ -18,21 +18,26 @@ import { signUp, startService, type TestService } from './helpers/service.ts';
 
 const POLL_SECONDS = 60;
 
-/** Two web processes on one database, one scheduling 60 s ahead and one 1 s ahead, and a slow-polling worker. */
-async function setUp(t: { teardown(fn: () => unknown): void }) {
-  const far = await startService({ delaySeconds: 60 });
-  t.teardown(() => far.stop());
-  const near = await startService({ delaySeconds: 1, databaseUrl: far.databaseUrl });
-  t.teardown(() => near.stop());
+/** A worker that polls once a minute (only its wake timer completes a task on time), stopped at teardown. */
+async function startSlowWorker(t: { teardown(fn: () => unknown): void }, url: string, listenUrl = url) {
   const log = createLogger({ LOG_LEVEL: 'silent' });
-  const boss = await startBoss({ url: far.databaseUrl, log, role: 'worker', poolSize: 2 });
-  const listenUrl = withApplicationName(far.databaseUrl, 'wake-timer-under-test');
+  const boss = await startBoss({ url, log, role: 'worker', poolSize: 2 });
   const settings = { pollIntervalSeconds: POLL_SECONDS, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl };
   const worker = await startWorker(boss, settings, log, createMetrics('worker'));
   t.teardown(async () => {
     await worker.stop();
     await boss.stop({ graceful: false });
   });
+  return boss;
+}
+
+/** Two web processes on one database, one scheduling 60 s ahead and one 1 s ahead, and a slow-polling worker. */
+async function setUp(t: { teardown(fn: () => unknown): void }) {
+  const far = await startService({ delaySeconds: 60 });
+  t.teardown(() => far.stop());
+  const near = await startService({ delaySeconds: 1, databaseUrl: far.databaseUrl });
+  t.teardown(() => near.stop());
+  await startSlowWorker(t, far.databaseUrl, withApplicationName(far.databaseUrl, 'wake-timer-under-test'));
   const { token } = await signUp(far.api);
   return { far, near, token };
 }
@@ -89,19 +94,7 @@ test('a job already due when the timer re-reads, as one that fell due during the
   // The worker alone (no web process), so no notification but the one this test sends wakes anything.
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
-  const log = createLogger({ LOG_LEVEL: 'silent' });
-  const boss = await startBoss({ url: database.url, log, role: 'worker', poolSize: 2 });
-  const settings = {
-    pollIntervalSeconds: POLL_SECONDS,
-    batchSize: 50,
-    reconcileIntervalSeconds: 3600,
-    listenUrl: database.url,
-  };
-  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
-  t.teardown(async () => {
-    await worker.stop();
-    await boss.stop({ graceful: false });
-  });
+  const boss = await startSlowWorker(t, database.url);
   const jobId = randomUUID();
   const [task] = await query<{ id: number }>(
     database.url,
@@ -152,19 +145,7 @@ test('a job due beyond the horizon waits parked, outside what pg-boss fetches; a
     [far.id, far.job_id],
   );
   // A worker starting now (as after a deploy) unparks it at once; its wake timer then waits for it.
-  const log = createLogger({ LOG_LEVEL: 'silent' });
-  const boss = await startBoss({ url: web.databaseUrl, log, role: 'worker', poolSize: 2 });
-  const settings = {
-    pollIntervalSeconds: POLL_SECONDS,
-    batchSize: 50,
-    reconcileIntervalSeconds: 3600,
-    listenUrl: web.databaseUrl,
-  };
-  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
-  t.teardown(async () => {
-    await worker.stop();
-    await boss.stop({ graceful: false });
-  });
+  await startSlowWorker(t, web.databaseUrl);
   const late = await lateness(web, far.id);
   t.log(`completed ${late} ms after due_at, with a ${POLL_SECONDS} s poll`);
   t.true(late >= 0 && late < 1_000, `${late} ms`);

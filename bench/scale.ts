@@ -2,8 +2,8 @@
  * How cost grows with the data (`npm run bench -- scale`). The database grows to each size of
  * BENCH_SCALE_SIZES (default 10 thousand, 1 million, 10 million tasks): tasks of 10,000 users, 95 %
  * completed, created over the last 100 days (so a week holds 7 % of them), the pg-boss job rows such
- * traffic leaves (the pending tasks' jobs, and the completed jobs of the last 7 days, which pg-boss keeps
- * that long), and the task events of the last 24 hours; all by set-based SQL. At each size, with a web
+ * traffic leaves (the pending tasks' jobs, parked when due beyond the horizon as the service sends them,
+ * and the completed jobs of the last 7 days, which pg-boss keeps that long), and the task events of the last 24 hours; all by set-based SQL. At each size, with a web
  * and a worker process started as the Procfile starts them:
  * - create and list at concurrency 16 (autocannon, BENCH_ROUNDS rounds of BENCH_SECONDS, medians; the
  *   list user has 1,000 tasks at every size, so each page costs the same work);
@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
+import { PARK_BEYOND_SECONDS } from '../src/db/parking.ts';
 import { createDb } from '../src/db/pool.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { createTask } from '../src/domain/tasks/tasks.ts';
@@ -74,11 +75,13 @@ async function grow(count: number) {
   // Jobs: pending tasks wait in `created`; completed ones of the last 7 days are still kept by pg-boss.
   await admin.query(
     `insert into pgboss.job (id, name, data, state, start_after, created_on, started_on, completed_on, keep_until,
-       retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_seconds, deletion_seconds, heartbeat_seconds)
+       retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_seconds, deletion_seconds, heartbeat_seconds,
+       blocked)
      select t.job_id, $3, jsonb_build_object('taskId', t.id),
        case when t.status = 'pending' then 'created' else 'completed' end::pgboss.job_state,
        t.due_at, t.created_at, t.completed_at, t.completed_at, t.due_at + make_interval(secs => $4),
-       $5, $6, $7, $8, $9, $10, $11
+       $5, $6, $7, $8, $9, $10, $11,
+       t.status = 'pending' and t.due_at > now() + make_interval(secs => $12) -- parked, as the service sends it
      from tasks t
      where t.id between $1 and $2 and (t.status = 'pending' or t.completed_at > now() - interval '7 days')`,
     [
@@ -93,6 +96,7 @@ async function grow(count: number) {
       queue.expire_seconds,
       queue.deletion_seconds,
       queue.heartbeat_seconds,
+      PARK_BEYOND_SECONDS,
     ],
   );
   await admin.query(

@@ -152,37 +152,45 @@ for (const [title, actor, filter, index] of cases) {
   );
 }
 
-// The other statements of the request path, on the same tables (task events seeded in `before`).
+// The other statements of the request path, on the same tables (task events seeded in `before`). Each is
+// a look-up of one row, or of one user's few rows, so either of two indexes serves it: which one the planner
+// takes depends on the data. A user's events since a cursor may be read by a bitmap scan of that user's
+// index and sorted: at most a day of one user's events, a few rows here.
 const fromStart = { tx: 0n, id: 0 };
-const lookups: [string, QuerySqlToken, string][] = [
-  ['the user read of every authenticated request', statementOf((db) => findActor(db, 4242)), 'users_pkey'],
-  ["a user's GET /tasks/:id", statementOf((db) => findTask(db, user, 500_000)), 'tasks_pkey'],
-  ["an admin's GET /tasks/:id", statementOf((db) => findTask(db, admin, 500_000)), 'tasks_pkey'],
-  ["PATCH and DELETE's row lock", statementOf((db) => findTask(db, user, 500_000, { forUpdate: true })), 'tasks_pkey'],
-  ['the task row deletion', statementOf((db) => deleteTaskRow(db, 500_000)), 'tasks_pkey'],
+const byTask = ['tasks_pkey', 'tasks_user_id_id'];
+const lookups: [string, QuerySqlToken, string[], 'sort allowed'?][] = [
+  ['the user read of every authenticated request', statementOf((db) => findActor(db, 4242)), ['users_pkey']],
+  ["a user's GET /tasks/:id", statementOf((db) => findTask(db, user, 500_000)), byTask],
+  ["an admin's GET /tasks/:id", statementOf((db) => findTask(db, admin, 500_000)), byTask],
+  ["PATCH and DELETE's row lock", statementOf((db) => findTask(db, user, 500_000, { forUpdate: true })), byTask],
+  ['the task row deletion', statementOf((db) => deleteTaskRow(db, 500_000)), byTask],
   [
     "a user's event stream, from a cursor",
     statementOf((db) => readEvents(db, fromStart, { userId: 4242 }, 100)),
-    'task_events_user',
+    ['task_events_user'],
+    'sort allowed',
   ],
   [
     "an admin's event stream, from a cursor",
     statementOf((db) => readEvents(db, fromStart, {}, 100)),
-    'task_events_pkey',
+    ['task_events_pkey'],
   ],
 ];
-for (const [title, token, index] of lookups) {
-  test.serial(`on ${TASKS.toLocaleString('en')} tasks: ${title} uses ${index}, with no table scan`, async (t) => {
-    const nodes = await plan(token);
-    const types = nodes.map((node) => node['Node Type']);
-    t.log(
-      nodes.map((node) => `${node['Node Type']}${node['Index Name'] ? ` on ${node['Index Name']}` : ''}`).join(' > '),
-    );
-    t.false(types.includes('Seq Scan'), 'no scan of the table');
-    t.false(types.includes('Sort'), 'no sort');
-    t.true(
-      nodes.some((node) => node['Index Name'] === index),
-      `uses ${index}`,
-    );
-  });
+for (const [title, token, indexes, sorting] of lookups) {
+  test.serial(
+    `on ${TASKS.toLocaleString('en')} tasks: ${title} uses ${indexes.join(' or ')}, with no table scan`,
+    async (t) => {
+      const nodes = await plan(token);
+      const types = nodes.map((node) => node['Node Type']);
+      t.log(
+        nodes.map((node) => `${node['Node Type']}${node['Index Name'] ? ` on ${node['Index Name']}` : ''}`).join(' > '),
+      );
+      t.false(types.includes('Seq Scan'), 'no scan of the table');
+      if (!sorting) t.false(types.includes('Sort'), 'no sort');
+      t.true(
+        nodes.some((node) => indexes.includes(node['Index Name'] ?? '')),
+        `uses ${indexes.join(' or ')}`,
+      );
+    },
+  );
 }

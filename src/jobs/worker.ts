@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import { UNPARK_INTERVAL_SECONDS, unparkDueJobs } from '../db/parking.ts';
+import { parkFarJobs, UNPARK_INTERVAL_SECONDS, unparkDueJobs } from '../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import { destinationSettings } from '../delivery/send.ts';
 import { DELIVERY_DEFAULTS, type DeliverySettings, startDeliveries } from '../delivery/worker.ts';
@@ -120,8 +120,11 @@ export async function startWorker(
     }
   };
   // Parked jobs (due beyond the horizon) are unparked well before they come due; then the timer looks.
+  // Jobs an older version sent far ahead unparked are parked.
   const unpark = async () => {
     try {
+      const parked = await parkFarJobs(boss.getDb());
+      if (parked > 0) log.info({ parked }, 'parked jobs due far ahead');
       const unparked = await unparkDueJobs(boss.getDb());
       if (unparked > 0) {
         log.debug({ unparked }, 'unparked jobs coming due');

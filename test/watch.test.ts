@@ -214,9 +214,17 @@ test('open waits and streams are capped per user (429), and a client that vanish
     await stream.close();
   }
   await streams[1]?.close();
-  // Both places are free again: nothing kept a count (or a watcher) for a client that is gone.
-  const again = [];
-  for (let i = 0; i < 2; i++) again.push(await openStream(`${service.baseUrl}/tasks/events`, token));
+  // Both places are free again once the server has seen that client go (nothing kept a count, or a watcher,
+  // for a client that is gone): two streams open side by side.
+  const again = await eventually(async () => {
+    const pair = [
+      await openStream(`${service.baseUrl}/tasks/events`, token),
+      await openStream(`${service.baseUrl}/tasks/events`, token),
+    ];
+    if (pair.every((stream) => stream.response.status === 200)) return pair;
+    for (const stream of pair) await stream.close();
+    return false;
+  }, 5_000);
   t.deepEqual(
     again.map((stream) => stream.response.status),
     [200, 200],

@@ -16,6 +16,8 @@ export async function listen(options: {
   log: Logger;
   onNotification(payload: string): void;
   onReconnect(): void | Promise<void>;
+  /** Told when the connection is up (LISTEN done) and when it is lost: notifications may be missed then. */
+  onConnectionChange?(up: boolean): void;
 }): Promise<Listener> {
   let client: pg.Client | null = null;
   let connected = false;
@@ -28,6 +30,7 @@ export async function listen(options: {
     const reconnect = (error?: unknown) => {
       if (reconnecting || closed) return;
       reconnecting = true;
+      options.onConnectionChange?.(false);
       options.log.warn(
         { err: error, channel: options.channel, retryInMs: delayMs },
         'a LISTEN connection was lost; reconnecting',
@@ -46,6 +49,7 @@ export async function listen(options: {
       return;
     }
     client = listener;
+    options.onConnectionChange?.(true);
     if (connected) {
       options.log.info({ channel: options.channel }, 'the LISTEN connection is back');
       await options.onReconnect();
@@ -57,6 +61,7 @@ export async function listen(options: {
   return {
     async close() {
       closed = true;
+      options.onConnectionChange?.(false);
       await client?.end().catch(() => {});
     },
   };

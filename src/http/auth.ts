@@ -4,6 +4,7 @@ import { findActor } from '../domain/users/queries.ts';
 import { type TokenSettings, verifyToken } from '../domain/users/tokens.ts';
 import type { Actor } from '../domain/users/user.ts';
 import { unauthorized } from '../errors.ts';
+import type { ActorCache } from './actorCache.ts';
 
 /** The token from `Authorization`, with or without the `Bearer ` prefix; null when there is none. */
 export function tokenOf(ctx: Context): string | null {
@@ -14,16 +15,22 @@ export function tokenOf(ctx: Context): string | null {
 
 /**
  * The actor of the request's token, or null when it carries none. A token is only as good as its user:
- * the account is read on every request (one indexed read), so a deleted user's token is refused, a
- * changed role applies at once whatever the token's own `role` claim says, and a token signed before the
- * user's last logout or password change (an older token generation) is refused.
+ * the account is read on every request (one indexed read, or the process's cache of it, which every
+ * change to the account empties at once: actorCache.ts), so a deleted user's token is refused, a changed
+ * role applies at once whatever the token's own `role` claim says, and a token signed before the user's
+ * last logout or password change (an older token generation) is refused.
  * @throws AppError 401 for a bad, expired or revoked token, or one whose account no longer exists.
  */
-export async function optionalActor(ctx: Context, db: DatabasePool, settings: TokenSettings): Promise<Actor | null> {
+export async function optionalActor(
+  ctx: Context,
+  db: DatabasePool,
+  settings: TokenSettings,
+  actors?: ActorCache,
+): Promise<Actor | null> {
   const token = tokenOf(ctx);
   if (token === null) return null;
   const claimed = verifyToken(token, settings);
-  const user = await findActor(db, claimed.id);
+  const user = actors ? await actors.read(db, claimed.id) : await findActor(db, claimed.id);
   if (!user) throw unauthorized('the account of this token no longer exists');
   if (user.token_generation !== claimed.generation) {
     throw unauthorized('this token was revoked (logout or password change): log in again');
@@ -32,9 +39,9 @@ export async function optionalActor(ctx: Context, db: DatabasePool, settings: To
 }
 
 /** Requires a valid token and puts the actor on `ctx.state.actor`. */
-export function requireAuth(db: DatabasePool, settings: TokenSettings): Middleware {
+export function requireAuth(db: DatabasePool, settings: TokenSettings, actors?: ActorCache): Middleware {
   return async (ctx, next) => {
-    const actor = await optionalActor(ctx, db, settings);
+    const actor = await optionalActor(ctx, db, settings, actors);
     if (!actor) throw unauthorized('missing Authorization header: send the token from POST /login');
     ctx.state.actor = actor;
     await next();

@@ -3,6 +3,7 @@ import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
 import { currentCursor, type EventCursor, isAfter, readEvents, type TaskEvent } from '../domain/tasks/events.ts';
 import type { Logger } from '../log.ts';
+import { type ActorCache, createActorCache } from './actorCache.ts';
 
 export type Watcher = {
   /** Who watches: their watch ends when their tokens are revoked, their role changes or their account goes. */
@@ -31,6 +32,8 @@ export type EventHub = {
    * finishes after reaches it through the hub (and a few may come both ways: compare cursors).
    */
   watch(watcher: Watcher): Promise<() => void>;
+  /** The per-request user read, cached while this hub's LISTEN connection is up (see actorCache.ts). */
+  readonly actors: ActorCache;
   readonly closed: boolean;
   close(): Promise<void>;
 };
@@ -53,6 +56,7 @@ export async function startEventHub({
   log: Logger;
 }): Promise<EventHub> {
   const watchers = new Set<Watcher>();
+  const actors = createActorCache();
   let cursor: EventCursor | null = null; // where the hub has read up to; null while nobody watches
   let starting: Promise<void> | null = null;
   let expected: EventCursor | null = null; // the newest event a notification announced
@@ -104,6 +108,7 @@ export async function startEventHub({
           revoked?: number[];
         };
         if (announced.revoked) {
+          actors.forget(announced.revoked); // before the watchers check their actor again
           const revoked = new Set(announced.revoked);
           for (const watcher of watchers) if (revoked.has(watcher.actorId)) watcher.onRevoked();
           return; // no task event: nothing to read
@@ -118,6 +123,7 @@ export async function startEventHub({
       }
       void pump();
     },
+    onConnectionChange: (up) => actors.setListening(up),
     async onReconnect() {
       await pump(); // what happened while it was away
       for (const watcher of watchers) watcher.onResync();
@@ -147,6 +153,7 @@ export async function startEventHub({
         if (![...watchers].some((other) => other.onEvent)) cursor = null;
       };
     },
+    actors,
     get closed() {
       return closed;
     },

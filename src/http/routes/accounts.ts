@@ -22,11 +22,12 @@ export function accountRoutes({
   db,
   accounts,
   tasks,
+  events,
   limiter,
-}: Pick<AppDeps, 'db' | 'accounts' | 'tasks'> & { limiter: AuthLimiter }): Router {
+}: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'events'> & { limiter: AuthLimiter }): Router {
   const router = new Router({ methods: http.METHODS });
   const settings: AccountSettings = accounts;
-  const auth = requireAuth(db, settings);
+  const auth = requireAuth(db, settings, events.actors);
 
   /**
    * Checks the actor's password as a login would: refused while the account is locked by failures, and a
@@ -49,7 +50,7 @@ export function accountRoutes({
   router.post('/register', limiter.perAddress('register'), async (ctx) => {
     const input = validate(registerBody, ctx.request.body ?? {});
     // A token is optional here; when present it must be valid (it may grant the admin role).
-    const actor = await optionalActor(ctx, db, settings);
+    const actor = await optionalActor(ctx, db, settings, events.actors);
     ctx.body = await register(db, settings, input, actor);
     ctx.status = 201;
   });
@@ -76,11 +77,14 @@ export function accountRoutes({
     const input = validate(changePasswordBody, ctx.request.body ?? {});
     await checkPassword(ctx, input.current_password);
     await changePassword(db, settings, actorOf(ctx), input);
+    // This process's next request sees it at once; the others when the users trigger's NOTIFY reaches them.
+    events.actors.forget([actorOf(ctx).id]);
     ctx.status = 204;
   });
 
   router.post('/logout', auth, async (ctx) => {
     await logout(db, actorOf(ctx));
+    events.actors.forget([actorOf(ctx).id]);
     ctx.status = 204;
   });
 
@@ -88,6 +92,7 @@ export function accountRoutes({
     const input = validate(deleteAccountBody, ctx.request.body ?? {});
     const user = await checkPassword(ctx, input.password);
     await deleteUser(tasks, actorOf(ctx), user.id);
+    events.actors.forget([user.id]);
     await limiter.forgetAccount(user.email);
     ctx.status = 204;
   });

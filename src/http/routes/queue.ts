@@ -6,9 +6,9 @@ import { actorOf, requireAuth } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 
 /** GET /queue: the queue at a glance, for admins (the web app's overview; no Prometheus parser needed). */
-export function queueRoutes({ db, accounts }: Pick<AppDeps, 'db' | 'accounts'>): Router {
+export function queueRoutes({ db, accounts, events }: Pick<AppDeps, 'db' | 'accounts' | 'events'>): Router {
   const router = new Router({ methods: http.METHODS });
-  router.get('/queue', requireAuth(db, accounts), async (ctx) => {
+  router.get('/queue', requireAuth(db, accounts, events.actors), async (ctx) => {
     assertAdmin(actorOf(ctx));
     ctx.body = await queueOverview(db);
   });

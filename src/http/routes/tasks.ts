@@ -43,7 +43,7 @@ export function taskRoutes(
   const router = new Router({ prefix: '/tasks', methods: http.METHODS });
   // On each route, not through router.use(): @koa/router matches routes case-insensitively but `use`
   // middleware by the exact prefix, so /TASKS would reach a handler that `use` never authenticated.
-  const auth = requireAuth(db, accounts);
+  const auth = requireAuth(db, accounts, events.actors);
 
   router.post('/', auth, async (ctx) => {
     const { title, description, ...when } = validate(createTaskBody, ctx.request.body ?? {});
@@ -101,7 +101,7 @@ export function taskRoutes(
         // Watch first, then read: a change between the two is never missed.
         const watching = await waitForChange(ctx, events, actor, first, Math.max(0, until - Date.now()) / 1000);
         // Each read checks the token again: a logout or a role change meanwhile applies to this answer too.
-        const current = await optionalActor(ctx, db, accounts)
+        const current = await optionalActor(ctx, db, accounts, events.actors)
           .then((now) => getTask(tasks, now ?? actor, id))
           .catch((error: unknown) => {
             watching.stop(); // deleted meanwhile (404), or the token revoked (401): nothing left watching

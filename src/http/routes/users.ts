@@ -13,11 +13,12 @@ export function userRoutes({
   db,
   accounts,
   tasks,
+  events,
   limiter,
-}: Pick<AppDeps, 'db' | 'accounts' | 'tasks'> & { limiter: AuthLimiter }): Router {
+}: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'events'> & { limiter: AuthLimiter }): Router {
   const router = new Router({ prefix: '/users', methods: http.METHODS });
   // On each route, as for tasks: @koa/router matches routes case-insensitively but `use` by exact prefix.
-  const auth = requireAuth(db, accounts);
+  const auth = requireAuth(db, accounts, events.actors);
 
   router.get('/', auth, async (ctx) => {
     const query = validate(listUsersQuery, ctx.query);
@@ -34,12 +35,14 @@ export function userRoutes({
     const id = pathId(ctx, 'user');
     const { role } = validate(updateUserBody, ctx.request.body ?? {});
     ctx.body = await changeRole(tasks, actorOf(ctx), id, role);
+    events.actors.forget([id]); // this process at once; the others by the users trigger's NOTIFY
   });
 
   router.delete('/:id', auth, async (ctx) => {
     const actor = actorOf(ctx);
     assertAdmin(actor); // users delete themselves with DELETE /me, which asks for their password
     const user = await deleteUser(tasks, actor, pathId(ctx, 'user'));
+    events.actors.forget([user.id]);
     await limiter.forgetAccount(user.email);
     ctx.status = 204;
   });

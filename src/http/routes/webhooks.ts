@@ -26,10 +26,10 @@ function deliveryId(ctx: Context): string {
 }
 
 /** The caller's webhook endpoints and their deliveries log: someone else's are a 404, as tasks are. */
-export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'webhooks'>): Router {
+export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'webhooks' | 'events'>): Router {
   const { db, webhooks } = deps;
   const router = new Router({ prefix: '/webhooks', methods: http.METHODS });
-  const auth = requireAuth(db, deps.accounts);
+  const auth = requireAuth(db, deps.accounts, deps.events.actors);
 
   /** The URL rules, and where its name resolves now (each attempt checks again). @throws AppError 400 */
   const destination = async (url: string) => {

@@ -6,7 +6,10 @@
  *   and p99 latency, errors;
  * - the same statements sent from Node with plain `pg` (a pool of DATABASE_POOL_SIZE): operations/s;
  * - the same statements run by pgbench, where it is installed: transactions/s; and, beside it, pgbench
- *   without the user read, the statement every authenticated request adds (stale tokens are refused).
+ *   without the user read, the statement every authenticated request adds (stale tokens are refused);
+ * - the peer: the same two routes in Fastify 5 + `pg` (bench/peer.ts), on a database of its own (so that
+ *   neither server works on the other's NOTIFYs), through HTTP as the API is. For both servers, the CPU
+ *   time their process used per 1,000 requests (utime + stime over the load's window).
  * "The same statements" are what the request sends: the user read (id and role of the token's subject),
  * then for create the task insert and pg-boss's own job insert in one transaction, for list the SELECT.
  * Each round runs every side once, and rounds repeat (BENCH_ROUNDS, default 3), so a noisy machine slows
@@ -26,16 +29,21 @@ import { startBoss } from '../src/jobs/queue.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
 import { median, progress, writeReport } from './report.ts';
-import { BENCH_JWT_SECRET, rssMiB, startRole } from './roles.ts';
+import { BENCH_JWT_SECRET, cpuMs, rssMiB, startRole } from './roles.ts';
 
 const config = loadConfig();
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
-const concurrencies = [1, 16, 64];
+const concurrencies = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
 const log = createLogger({ LOG_LEVEL: 'warn' });
 const database = await benchDatabase('task_manager_bench_http', log);
 const web = await startRole('web', database.url, 'listening on');
 const base = `http://127.0.0.1:${web.port}`;
+const peerDatabase = await benchDatabase('task_manager_bench_http_peer', log);
+const peer = await startRole('peer', peerDatabase.url, 'listening on', {
+  DATABASE_POOL_SIZE: String(config.DATABASE_POOL_SIZE),
+});
+const peerBase = `http://127.0.0.1:${peer.port}`;
 /** A new account and a token for it. */
 async function user(email: string) {
   const registered = await fetch(`${base}/register`, {
@@ -65,6 +73,34 @@ for (let i = 0; i < 1_000; i += 50) {
     ),
   );
 }
+// The peer's two accounts, in its own database (it has no /register), and the list account's 1,000 tasks
+// sent through its own POST /tasks.
+const peerPool = new pg.Pool({ connectionString: peerDatabase.url, max: 2 });
+const peerUser = async (email: string) => {
+  const { rows } = await peerPool.query<{ id: string }>(
+    `insert into users (email, password_hash) values ($1, 'x') returning id`,
+    [email],
+  );
+  const id = Number(rows[0]?.id);
+  return {
+    id,
+    authorization: `Bearer ${signToken({ id, role: 'user' }, { secret: BENCH_JWT_SECRET, expiresInSeconds: 3600 })}`,
+  };
+};
+const peerCreator = await peerUser('creator@example.com');
+const peerLister = await peerUser('lister@example.com');
+for (let i = 0; i < 1_000; i += 50) {
+  await Promise.all(
+    Array.from({ length: 50 }, () =>
+      fetch(`${peerBase}/tasks`, {
+        method: 'POST',
+        headers: { authorization: peerLister.authorization, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: 'seed' }),
+      }),
+    ),
+  );
+}
+
 // The statements of a request, as the service sends them: the user read, then the task insert and pg-boss's
 // own job insert in one transaction, or the list's SELECT.
 const readActor = 'select id, role from users where id = $1';
@@ -113,13 +149,18 @@ const listWithPg = async () => {
  * creator's newer tasks (each one checked for visibility) to find the list user's 21.
  */
 async function resetListState() {
-  await plain.query(
-    `with gone as (delete from tasks where user_id = $1 returning job_id)
-     delete from pgboss.job where name = $2 and id in (select job_id from gone)`,
-    [creator.id, COMPLETE_TASK],
-  );
-  await plain.query('vacuum analyze tasks');
-  await plain.query('vacuum analyze pgboss.job');
+  for (const [pool, user] of [
+    [plain, creator],
+    [peerPool, peerCreator],
+  ] as const) {
+    await pool.query(
+      `with gone as (delete from tasks where user_id = $1 returning job_id)
+       delete from pgboss.job where name = $2 and id in (select job_id from gone)`,
+      [user.id, COMPLETE_TASK],
+    );
+    await pool.query('vacuum analyze tasks');
+    await pool.query('vacuum analyze pgboss.job');
+  }
 }
 
 /** Operations per second of `operation` run by `concurrency` loops for `seconds`. */
@@ -154,29 +195,39 @@ async function samplePeak(until: Promise<unknown>) {
   }
 }
 
-async function api(concurrency: number, method: 'POST' | 'GET') {
+/** One side through HTTP: requests/s, latency, errors, and its server process's CPU ms per 1,000 requests. */
+async function http(
+  side: { base: string; pid: number; creator: { authorization: string }; lister: { authorization: string } },
+  concurrency: number,
+  method: 'POST' | 'GET',
+) {
+  const cpuBefore = await cpuMs(side.pid);
   const running = Promise.resolve(
     autocannon({
-      url: method === 'POST' ? `${base}/tasks` : `${base}/tasks?limit=20`,
+      url: method === 'POST' ? `${side.base}/tasks` : `${side.base}/tasks?limit=20`,
       method,
       connections: concurrency,
       duration: seconds,
       headers: {
-        authorization: method === 'POST' ? creator.authorization : lister.authorization,
+        authorization: method === 'POST' ? side.creator.authorization : side.lister.authorization,
         'content-type': 'application/json',
       },
       ...(method === 'POST' && { body: JSON.stringify({ title: 'bench' }) }),
     }),
   );
-  await samplePeak(running);
+  if (side.pid === web.child.pid) await samplePeak(running);
   const result = await running;
+  const cpu = (await cpuMs(side.pid)) - cpuBefore;
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts + result.non2xx,
+    cpuPer1000: (cpu / Math.max(1, result.requests.total)) * 1000,
   };
 }
+const apiSide = { base, pid: web.child.pid ?? 0, creator, lister };
+const peerSide = { base: peerBase, pid: peer.child.pid ?? 0, creator: peerCreator, lister: peerLister };
 
 /** pgbench with a script file, at `concurrency` clients: transactions per second (null without pgbench). */
 async function pgbench(script: string, concurrency: number): Promise<number | null> {
@@ -229,7 +280,8 @@ const scripts = {
 };
 
 type Sample = {
-  api: Awaited<ReturnType<typeof api>>;
+  api: Awaited<ReturnType<typeof http>>;
+  peer: Awaited<ReturnType<typeof http>>;
   pg: number;
   pgbench: number | null;
   pgbenchBare: number | null;
@@ -244,7 +296,8 @@ for (let round = 1; round <= rounds; round++) {
       progress(`round ${round}/${rounds}: ${name} at concurrency ${concurrency}`);
       if (name === 'list') await resetListState();
       const sample = {
-        api: await api(concurrency, method),
+        api: await http(apiSide, concurrency, method),
+        peer: await http(peerSide, concurrency, method),
         pg: await loops(concurrency, viaPg),
         pgbench: await pgbench(scripts[name].full, concurrency),
         pgbenchBare: await pgbench(scripts[name].bare, concurrency),
@@ -266,6 +319,12 @@ const rows = [...samples].map(([key, list]) => {
     p99Ms: median(list.map((s) => s.api.p99)),
     errors: list.reduce((sum, s) => sum + s.api.errors, 0),
     pgPerSecond: median(list.map((s) => s.pg)),
+    apiCpuPer1000: median(list.map((s) => s.api.cpuPer1000)),
+    peerPerSecond: median(list.map((s) => s.peer.rps)),
+    peerP50Ms: median(list.map((s) => s.peer.p50)),
+    peerP99Ms: median(list.map((s) => s.peer.p99)),
+    peerErrors: list.reduce((sum, s) => sum + s.peer.errors, 0),
+    peerCpuPer1000: median(list.map((s) => s.peer.cpuPer1000)),
     pgbenchPerSecond: list[0]?.pgbench === null ? null : median(list.map((s) => s.pgbench ?? Number.NaN)),
     pgbenchWithoutUserReadPerSecond:
       list[0]?.pgbenchBare === null ? null : median(list.map((s) => s.pgbenchBare ?? Number.NaN)),
@@ -291,6 +350,21 @@ for (const row of rows) {
   );
 }
 console.log(
+  '\nAgainst the peer (Fastify 5 + pg, the same statements, bench/peer.ts): requests/s, and CPU ms of each ' +
+    'server process per 1,000 requests\n',
+);
+console.log(
+  '| operation | concurrency | API req/s | peer req/s | API / peer | API p99 ms | peer p99 ms | API CPU ms / 1k | peer CPU ms / 1k | CPU API / peer |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const row of rows) {
+  console.log(
+    `| ${row.operation} | ${row.concurrency} | ${row.apiPerSecond.toFixed(0)} | ${row.peerPerSecond.toFixed(0)} | ` +
+      `${ratio(row.apiPerSecond, row.peerPerSecond)} | ${row.p99Ms} | ${row.peerP99Ms} | ${row.apiCpuPer1000.toFixed(0)} | ` +
+      `${row.peerCpuPer1000.toFixed(0)} | ${ratio(row.apiCpuPer1000, row.peerCpuPer1000)} |`,
+  );
+}
+console.log(
   `\nThe web process under this load: ${peak.rssMiB.toFixed(0)} MiB resident at most, ` +
     `${peak.connections} database connections at most.`,
 );
@@ -306,6 +380,9 @@ await writeReport('http', {
 });
 
 await plain.end();
+await peerPool.end();
 await boss.stop({ graceful: false });
 await web.stop();
+await peer.stop();
 await database.stop();
+await peerDatabase.stop();

@@ -10,13 +10,13 @@ export const BENCH_JWT_SECRET = 'bench-secret-that-is-at-least-32-characters';
 export type RoleProcess = { child: ChildProcess; stop(): Promise<void> };
 
 /**
- * A role as the Procfile starts it (`node src/main.ts <role>`, NODE_ENV=production), in a process of its
- * own, so that it never shares an event loop with the load generator; resolves once its log says
+ * A role as the Procfile starts it (`node src/main.ts <role>`, NODE_ENV=production), or the Fastify peer
+ * (`node bench/peer.ts`), in a process of its own, so that it never shares an event loop with the load generator; resolves once its log says
  * `readyMessage`. Its log lines go to a file under .artifacts (the benchmark never reads them while it
  * measures), removed after a clean stop. `env` is added to the environment.
  */
 export async function startRole(
-  role: 'web' | 'worker' | 'all',
+  role: 'web' | 'worker' | 'all' | 'peer',
   url: string,
   readyMessage: string,
   env: Record<string, string> = {},
@@ -24,7 +24,10 @@ export async function startRole(
   await mkdir(path.join(projectDir, '.artifacts'), { recursive: true });
   const logFile = path.join(projectDir, '.artifacts', `bench-${role}-${process.pid}-${++started}.log`);
   const out = await open(logFile, 'w');
-  const child = spawn(process.execPath, [path.join(projectDir, 'src/main.ts'), role], {
+  // `peer` is bench/peer.ts, the Fastify + pg peer of the request path; the others are the service's roles.
+  const args =
+    role === 'peer' ? [path.join(projectDir, 'bench/peer.ts')] : [path.join(projectDir, 'src/main.ts'), role];
+  const child = spawn(process.execPath, args, {
     cwd: projectDir,
     env: {
       PATH: process.env.PATH ?? '',
@@ -66,4 +69,13 @@ let started = 0;
 export async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+/** CPU time (user + system) a process has used so far, in milliseconds (Linux: /proc/<pid>/stat). */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, so it is skipped by its closing parenthesis):
+  // utime and stime are the 12th and 13th, in clock ticks of 10 ms.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

@@ -62,17 +62,21 @@ const lister = await user('lister@example.com');
 // connection is labelled as the release step's, so it is not counted among the web process's.
 const boss = await startBoss({ url: database.url, log, role: 'migrate', poolSize: 1 });
 
-for (let i = 0; i < 1_000; i += 50) {
-  await Promise.all(
-    Array.from({ length: 50 }, () =>
-      fetch(`${base}/tasks`, {
-        method: 'POST',
-        headers: { authorization: lister.authorization, 'content-type': 'application/json' },
-        body: JSON.stringify({ title: 'seed' }),
-      }),
-    ),
-  );
+/** The list account's 1,000 tasks, sent through a server's own POST /tasks, 50 at a time. */
+async function seedList(server: string, authorization: string) {
+  for (let i = 0; i < 1_000; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        fetch(`${server}/tasks`, {
+          method: 'POST',
+          headers: { authorization, 'content-type': 'application/json' },
+          body: JSON.stringify({ title: 'seed' }),
+        }),
+      ),
+    );
+  }
 }
+await seedList(base, lister.authorization);
 // The peer's two accounts, in its own database (it has no /register), and the list account's 1,000 tasks
 // sent through its own POST /tasks.
 const peerPool = new pg.Pool({ connectionString: peerDatabase.url, max: 2 });
@@ -89,21 +93,11 @@ const peerUser = async (email: string) => {
 };
 const peerCreator = await peerUser('creator@example.com');
 const peerLister = await peerUser('lister@example.com');
-for (let i = 0; i < 1_000; i += 50) {
-  await Promise.all(
-    Array.from({ length: 50 }, () =>
-      fetch(`${peerBase}/tasks`, {
-        method: 'POST',
-        headers: { authorization: peerLister.authorization, 'content-type': 'application/json' },
-        body: JSON.stringify({ title: 'seed' }),
-      }),
-    ),
-  );
-}
+await seedList(peerBase, peerLister.authorization);
 
 // The statements of a request, as the service sends them: the user read, then the task insert and pg-boss's
 // own job insert in one transaction, or the list's SELECT.
-const readActor = 'select id, role from users where id = $1';
+const readActor = 'select id, role, token_generation from users where id = $1';
 const insertTask = `insert into tasks (user_id, title, description, job_id, due_at)
   values ($1, 'bench', '', $2, date_trunc('milliseconds', now() + make_interval(secs => 120)))
   returning id, due_at`;

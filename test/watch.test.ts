@@ -214,17 +214,21 @@ test('open waits and streams are capped per user (429), and a client that vanish
     await stream.close();
   }
   await streams[1]?.close();
+  /** Two streams side by side, once the server has seen the clients before them go. */
+  function twoStreams() {
+    return eventually(async () => {
+      const pair = [
+        await openStream(`${service.baseUrl}/tasks/events`, token),
+        await openStream(`${service.baseUrl}/tasks/events`, token),
+      ];
+      if (pair.every((stream) => stream.response.status === 200)) return pair;
+      for (const stream of pair) await stream.close();
+      return false;
+    }, 5_000);
+  }
   // Both places are free again once the server has seen that client go (nothing kept a count, or a watcher,
   // for a client that is gone): two streams open side by side.
-  const again = await eventually(async () => {
-    const pair = [
-      await openStream(`${service.baseUrl}/tasks/events`, token),
-      await openStream(`${service.baseUrl}/tasks/events`, token),
-    ];
-    if (pair.every((stream) => stream.response.status === 200)) return pair;
-    for (const stream of pair) await stream.close();
-    return false;
-  }, 5_000);
+  const again = await twoStreams();
   t.deepEqual(
     again.map((stream) => stream.response.status),
     [200, 200],
@@ -240,15 +244,7 @@ test('open waits and streams are capped per user (429), and a client that vanish
   await sleep(300);
   controller.abort();
   await leaving;
-  const afterWait = await eventually(async () => {
-    const pair = [
-      await openStream(`${service.baseUrl}/tasks/events`, token),
-      await openStream(`${service.baseUrl}/tasks/events`, token),
-    ];
-    if (pair.every((stream) => stream.response.status === 200)) return pair;
-    for (const stream of pair) await stream.close();
-    return false;
-  }, 5_000);
+  const afterWait = await twoStreams();
   t.is(afterWait.length, 2);
   for (const stream of afterWait) await stream.close();
 });

@@ -12,8 +12,8 @@ const TIMESTAMPTZ = 1184;
  * pg-boss runs all its statements this way.)
  *
  * Rows come back as node-postgres would give them to pg-boss, not as slonik parses them: timestamps as
- * Dates (slonik: epoch milliseconds, which pg-boss would send back as a number Postgres refuses) and int8 as
- * strings (slonik: BigInt).
+ * Dates (slonik: ISO text for timestamptz, epoch milliseconds for timestamp) and int8 as strings (slonik:
+ * BigInt).
  */
 export function bossDb(connection: CommonQueryMethods): BossDb {
   return {
@@ -26,7 +26,8 @@ export function bossDb(connection: CommonQueryMethods): BossDb {
         rows: rows.map((row) => {
           const copy = { ...(row as Record<string, unknown>) };
           for (const { name } of dates) {
-            if (typeof copy[name] === 'number') copy[name] = new Date(copy[name]);
+            const value = copy[name];
+            if (typeof value === 'number' || typeof value === 'string') copy[name] = new Date(value);
           }
           for (const { name } of int8s) {
             if (typeof copy[name] === 'bigint') copy[name] = String(copy[name]);

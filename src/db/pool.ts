@@ -1,6 +1,7 @@
 import pg from 'pg';
 import {
   createPool,
+  createTypeParserPreset,
   type DatabasePool,
   type Interceptor,
   type QueryResultRow,
@@ -8,6 +9,7 @@ import {
   sql,
 } from 'slonik';
 import { z } from 'zod';
+import { timestamptzToIso } from './columns.ts';
 
 /**
  * Checks every row against the zod type its query was built with (`sql.type(row)`), so what the domain
@@ -56,6 +58,12 @@ export async function createDb(url: string, settings: PoolSettings): Promise<Dat
     // LISTEN or named statement on this pool; transactions end in COMMIT or ROLLBACK, or slonik destroys
     // the connection), so there is nothing to discard.
     resetConnection: async () => {},
+    // timestamptz as the API's ISO text directly (slonik's parser gives epoch milliseconds, which every row
+    // then turned into a Date and back into text).
+    typeParsers: [
+      ...createTypeParserPreset().filter((parser) => parser.name !== 'timestamptz'),
+      { name: 'timestamptz', parse: timestamptzToIso },
+    ],
     maximumPoolSize: settings.maximumPoolSize,
     connectionTimeout: 5_000,
     statementTimeout: 'DISABLE_TIMEOUT',

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
+import helmet from 'helmet';
 import Koa from 'koa';
-import helmet from 'koa-helmet';
 import { AppError } from '../errors.ts';
 import type { AppDeps } from './deps.ts';
 import { errorMiddleware } from './errorMiddleware.ts';
@@ -39,13 +39,17 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('X-Request-Id', requestId);
     // While shutting down, every response closes its connection, so keep-alive clients go elsewhere.
     if (deps.draining()) ctx.set('Connection', 'close');
-    ctx.state.log = deps.log.child({ requestId });
+    // The request's own logger (bound to its id) is made only when something logs through it: most
+    // requests log the one line below and nothing else.
+    let requestLog: typeof deps.log | undefined;
+    Object.defineProperty(ctx.state, 'log', { get: () => (requestLog ??= deps.log.child({ requestId })) });
     const started = performance.now();
     try {
       await next();
     } finally {
       const ms = performance.now() - started;
-      ctx.state.log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms) }, 'request');
+      const line = { requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms) };
+      deps.log.info(line, 'request');
       // By route pattern (`/tasks/:id`), never by path: ids and junk paths must not become series.
       const route = typeof ctx._matchedRoute === 'string' ? ctx._matchedRoute : 'unmatched';
       deps.metrics.httpRequestDuration.observe({ method: ctx.method, route, status: ctx.status }, ms / 1000);
@@ -54,7 +58,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMiddleware(deps.log));
   app.use(deadline(deps.requestTimeoutMs));
   // Standard security headers (nosniff, HSTS, a deny-all CSP ...) on every response, errors included.
-  app.use(helmet());
+  app.use(securityHeaders());
   app.use(async (ctx, next) => {
     // A body on POST, PATCH or DELETE must be JSON in UTF-8; an empty body is left to validation.
     const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
@@ -71,11 +75,31 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT, jsonStrict: true, parsedMethods: BODY_METHODS }));
 
-  for (const router of createRouters(deps)) {
-    app.use(router.routes());
-    app.use(router.allowedMethods({ throw: false }));
-  }
+  // One router holding every route: a request is matched once, not once per router.
+  const root = new Router({ methods: http.METHODS });
+  for (const router of createRouters(deps)) root.use(router.routes());
+  app.use(root.routes());
+  app.use(root.allowedMethods({ throw: false }));
   return app;
+}
+
+/**
+ * helmet's headers with its defaults, worked out once: they are the same on every response, and helmet
+ * run per request (as koa-helmet does, through a promise) rebuilt and set them one by one each time.
+ */
+function securityHeaders(): Koa.Middleware {
+  const headers: Record<string, string> = {};
+  const response = {
+    setHeader: (name: string, value: unknown) => {
+      headers[name] = String(value);
+    },
+    removeHeader: () => {},
+  };
+  helmet()({} as never, response as never, () => {});
+  return async (ctx, next) => {
+    ctx.set(headers);
+    await next();
+  };
 }
 
 /** Every router of the API: `createApp` serves them, and a test holds the OpenAPI document to them. */

@@ -44,6 +44,30 @@ export function signToken(claims: Actor & { readonly generation?: number }, sett
  * @throws AppError 401 with a message that says what was wrong.
  */
 export function verifyToken(token: string, settings: TokenSettings): Claims {
+  const known = verified.get(token);
+  if (known && known.settings === settings && Date.now() < known.expiresAt) return known.claims;
+  const claims = verifyAnew(token, settings);
+  if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
+  verified.set(token, { settings, claims, expiresAt: expiryOf(token) });
+  return claims;
+}
+
+/**
+ * Tokens already verified, by their exact text: a client sends the same token with every request, and
+ * its signature was checked once (an HMAC and two JSON parses each time, before). The same text is the
+ * same signature, so nothing is taken on trust; an entry is used only before the token's `exp`, and
+ * whether the token's user still accepts it is read on every request all the same (auth.ts).
+ */
+const verified = new Map<string, { settings: TokenSettings; claims: Claims; expiresAt: number }>();
+const MAX_VERIFIED = 10_000;
+
+/** The `exp` of a token whose signature has just been verified, in milliseconds. */
+function expiryOf(token: string): number {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp?: number };
+  return (payload.exp ?? 0) * 1000;
+}
+
+function verifyAnew(token: string, settings: TokenSettings): Claims {
   let payload: unknown;
   try {
     payload = jwt.verify(token, keyOf(settings), { algorithms: ['HS256'] });

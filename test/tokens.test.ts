@@ -1,0 +1,19 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import test from 'ava';
+import { signToken, verifyToken } from '../src/domain/users/tokens.ts';
+import { AppError } from '../src/errors.ts';
+
+const settings = { secret: 'a-secret-of-at-least-thirty-two-characters', expiresInSeconds: 1 };
+
+test('a token verified once is still refused when it expires, and a forged one never passes for it', async (t) => {
+  const token = signToken({ id: 7, role: 'user', generation: 2 }, settings);
+  t.deepEqual(verifyToken(token, settings), { id: 7, role: 'user', generation: 2 });
+  t.deepEqual(verifyToken(token, settings), { id: 7, role: 'user', generation: 2 }, 'the second time from the cache');
+  // The same claims signed with another key: another text, so checked, and refused.
+  const forged = signToken({ id: 7, role: 'admin', generation: 2 }, { ...settings, secret: 'x'.repeat(40) });
+  t.throws(() => verifyToken(forged, settings), { instanceOf: AppError, message: 'invalid token' });
+  // With another secret the verified entry does not apply either.
+  t.throws(() => verifyToken(token, { ...settings, secret: 'y'.repeat(40) }), { instanceOf: AppError });
+  await sleep(2_100); // past its `exp` (whole seconds)
+  t.throws(() => verifyToken(token, settings), { instanceOf: AppError, message: 'token expired' });
+});

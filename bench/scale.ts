@@ -156,14 +156,13 @@ async function lateness() {
   return figures;
 }
 
-/** 10,000 tasks whose jobs come due at once, 3 s from now: completions per second of the worker. */
-async function drain() {
-  const boss = await startBoss({ url: database.url, log, role: 'migrate', poolSize: 2 });
+/** 10,000 tasks of the creator titled `title`, with their jobs, all due `inSeconds` from now. */
+async function dueTasks(boss: { insert: PgBoss['insert'] }, title: string, inSeconds: number) {
   const { rows } = await admin.query<{ id: string; job_id: string; due_at: Date }>(
     `insert into tasks (user_id, title, job_id, due_at)
-     select $1, 'drain', gen_random_uuid(), date_trunc('milliseconds', now() + interval '3 seconds')
+     select $1, $2, gen_random_uuid(), date_trunc('milliseconds', now() + make_interval(secs => $3))
      from generate_series(1, 10000) returning id, job_id, due_at`,
-    [creator.id],
+    [creator.id, title, inSeconds],
   );
   for (let i = 0; i < rows.length; i += 1_000) {
     await boss.insert(
@@ -173,6 +172,13 @@ async function drain() {
         .map((task) => ({ id: task.job_id, data: { taskId: Number(task.id) }, startAfter: task.due_at })),
     );
   }
+  return rows;
+}
+
+/** 10,000 tasks whose jobs come due at once, 3 s from now: completions per second of the worker. */
+async function drain() {
+  const boss = await startBoss({ url: database.url, log, role: 'migrate', poolSize: 2 });
+  await dueTasks(boss, 'drain', 3);
   await boss.stop({ graceful: false });
   while ((await count(`select count(*) n from tasks where title = 'drain' and status = 'pending'`)) > 0) {
     await sleep(100);
@@ -231,20 +237,7 @@ async function soak() {
     const empty = await retainedSizes();
     progress(`retention soak, round ${round}: creating ${SOAK.toLocaleString('en')} tasks`);
     for (let done = 0; done < SOAK; done += 10_000) {
-      const { rows } = await admin.query<{ id: string; job_id: string; due_at: Date }>(
-        `insert into tasks (user_id, title, job_id, due_at)
-         select $1, 'soak', gen_random_uuid(), date_trunc('milliseconds', now() + interval '1 second')
-         from generate_series(1, 10000) returning id, job_id, due_at`,
-        [creator.id],
-      );
-      for (let i = 0; i < rows.length; i += 1_000) {
-        await boss.insert(
-          COMPLETE_TASK,
-          rows
-            .slice(i, i + 1_000)
-            .map((task) => ({ id: task.job_id, data: { taskId: Number(task.id) }, startAfter: task.due_at })),
-        );
-      }
+      const rows = await dueTasks(boss, 'soak', 1);
       await admin.query(
         `insert into idempotency_keys (user_id, key, fingerprint, response)
          select $1, 'soak-' || id, 'f', '{}'::jsonb from unnest($2::bigint[]) id`,

@@ -1,6 +1,5 @@
 import type { Context, Middleware } from 'koa';
 import type { DatabasePool } from 'slonik';
-import { findActor } from '../domain/users/queries.ts';
 import { type TokenSettings, verifyToken } from '../domain/users/tokens.ts';
 import type { Actor } from '../domain/users/user.ts';
 import { unauthorized } from '../errors.ts';
@@ -25,12 +24,12 @@ export async function optionalActor(
   ctx: Context,
   db: DatabasePool,
   settings: TokenSettings,
-  actors?: ActorCache,
+  actors: ActorCache,
 ): Promise<Actor | null> {
   const token = tokenOf(ctx);
   if (token === null) return null;
   const claimed = verifyToken(token, settings);
-  const user = actors ? await actors.read(db, claimed.id) : await findActor(db, claimed.id);
+  const user = await actors.read(db, claimed.id);
   if (!user) throw unauthorized('the account of this token no longer exists');
   if (user.token_generation !== claimed.generation) {
     throw unauthorized('this token was revoked (logout or password change): log in again');
@@ -39,7 +38,7 @@ export async function optionalActor(
 }
 
 /** Requires a valid token and puts the actor on `ctx.state.actor`. */
-export function requireAuth(db: DatabasePool, settings: TokenSettings, actors?: ActorCache): Middleware {
+export function requireAuth(db: DatabasePool, settings: TokenSettings, actors: ActorCache): Middleware {
   return async (ctx, next) => {
     const actor = await optionalActor(ctx, db, settings, actors);
     if (!actor) throw unauthorized('missing Authorization header: send the token from POST /login');

@@ -46,9 +46,9 @@ export function signToken(claims: Actor & { readonly generation?: number }, sett
 export function verifyToken(token: string, settings: TokenSettings): Claims {
   const known = verified.get(token);
   if (known && known.settings === settings && Date.now() < known.expiresAt) return known.claims;
-  const claims = verifyAnew(token, settings);
+  const { claims, expiresAt } = verifyAnew(token, settings);
   if (verified.size >= MAX_VERIFIED) verified.delete(verified.keys().next().value as string);
-  verified.set(token, { settings, claims, expiresAt: expiryOf(token) });
+  verified.set(token, { settings, claims, expiresAt });
   return claims;
 }
 
@@ -61,13 +61,8 @@ export function verifyToken(token: string, settings: TokenSettings): Claims {
 const verified = new Map<string, { settings: TokenSettings; claims: Claims; expiresAt: number }>();
 const MAX_VERIFIED = 10_000;
 
-/** The `exp` of a token whose signature has just been verified, in milliseconds. */
-function expiryOf(token: string): number {
-  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { exp?: number };
-  return (payload.exp ?? 0) * 1000;
-}
-
-function verifyAnew(token: string, settings: TokenSettings): Claims {
+/** The token's claims, its signature checked, and its `exp` in milliseconds. */
+function verifyAnew(token: string, settings: TokenSettings): { claims: Claims; expiresAt: number } {
   let payload: unknown;
   try {
     payload = jwt.verify(token, keyOf(settings), { algorithms: ['HS256'] });
@@ -77,5 +72,8 @@ function verifyAnew(token: string, settings: TokenSettings): Claims {
   }
   const parsed = claims.safeParse(payload);
   if (!parsed.success) throw unauthorized('invalid token');
-  return { id: Number(parsed.data.sub), role: parsed.data.role, generation: parsed.data.gen };
+  return {
+    claims: { id: Number(parsed.data.sub), role: parsed.data.role, generation: parsed.data.gen },
+    expiresAt: parsed.data.exp * 1000,
+  };
 }

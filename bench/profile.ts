@@ -1,5 +1,6 @@
 /**
- * A CPU profile of a web process under load (`node bench/profile.ts [list|create] [seconds]`): the process
+ * A CPU profile of a web process under load (`node bench/profile.ts [list|create] [seconds] [peer]`), or of
+ * the Fastify + pg peer with `peer` (bench/peer.ts), to compare where each spends its time: the process
  * runs as the Procfile starts it, with `--cpu-prof`; after the load it stops, and the profile's self time
  * is printed by package (or source file) and by function. The .cpuprofile stays in .artifacts/profiles
  * (open it in Chrome's DevTools). Not part of `npm run bench`: a tool for finding where the time goes.
@@ -7,6 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { projectDir } from '../src/config.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { createLogger } from '../src/log.ts';
@@ -15,23 +17,42 @@ import { BENCH_JWT_SECRET, startRole } from './roles.ts';
 
 const operation = process.argv[2] === 'create' ? 'create' : 'list';
 const seconds = Number(process.argv[3] ?? 10);
+const side = process.argv[4] === 'peer' ? 'peer' : 'web';
 const dir = path.join(projectDir, '.artifacts', 'profiles');
 const database = await benchDatabase('task_manager_bench_profile', createLogger({ LOG_LEVEL: 'warn' }));
-const web = await startRole('web', database.url, 'listening on', {
-  NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir} --cpu-prof-name=web-${operation}-${Date.now()}.cpuprofile`,
+const web = await startRole(side, database.url, 'listening on', {
+  NODE_OPTIONS: `${process.env.PROFILE_NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${dir} --cpu-prof-name=${side}-${operation}-${Date.now()}.cpuprofile`,
 });
 const base = `http://127.0.0.1:${web.port}`;
-const registered = await fetch(`${base}/register`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ email: 'profile@example.com', password: 'password123' }),
-});
-const { id } = (await registered.json()) as { id: number };
+// The peer has no /register: its account is written straight into its database.
+async function account(): Promise<number> {
+  if (side === 'web') {
+    const registered = await fetch(`${base}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'profile@example.com', password: 'password123' }),
+    });
+    return ((await registered.json()) as { id: number }).id;
+  }
+  const client = new pg.Client(database.url);
+  await client.connect();
+  const { rows } = await client.query<{ id: string }>(
+    `insert into users (email, password_hash) values ('profile@example.com', 'x') returning id`,
+  );
+  await client.end();
+  return Number(rows[0]?.id);
+}
+const id = await account();
 const authorization = `Bearer ${signToken({ id, role: 'user' }, { secret: BENCH_JWT_SECRET, expiresInSeconds: 3600 })}`;
 const post = { method: 'POST', headers: { authorization, 'content-type': 'application/json' } } as const;
 for (let i = 0; i < 1_000; i += 50) {
   await Promise.all(Array.from({ length: 50 }, () => fetch(`${base}/tasks`, { ...post, body: '{"title":"seed"}' })));
 }
+// Fresh statistics, as after autovacuum: otherwise the planner may take a worse plan for one side's list.
+const admin = new pg.Client(database.url);
+await admin.connect();
+await admin.query('vacuum analyze tasks');
+await admin.end();
 const result = await autocannon({
   url: operation === 'list' ? `${base}/tasks?limit=20` : `${base}/tasks`,
   method: operation === 'list' ? 'GET' : 'POST',
@@ -46,7 +67,7 @@ await database.stop();
 
 const newest =
   (await readdir(dir))
-    .filter((name) => name.includes(`web-${operation}`))
+    .filter((name) => name.startsWith(`${side}-${operation}`))
     .sort()
     .at(-1) ?? '';
 const profile = JSON.parse(await readFile(path.join(dir, newest), 'utf8')) as {

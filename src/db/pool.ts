@@ -10,10 +10,13 @@ import {
 } from 'slonik';
 import { z } from 'zod';
 import { timestamptzToIso } from './columns.ts';
+import { rowReader } from './rowReader.ts';
 
 /**
  * Checks every row against the zod type its query was built with (`sql.type(row)`), so what the domain
- * gets is what the types say; a mismatch is a SchemaValidationError, never a silently wrong value.
+ * gets is what the types say; a mismatch is a SchemaValidationError, never a silently wrong value. Flat
+ * rows of plain columns (most of them) are checked by a reader worked out once per type (rowReader.ts);
+ * zod checks the others, and says what is wrong with a row the reader refuses.
  *
  * Synchronous on purpose: slonik runs `transformRowAsync` through a queue of promises per query, which
  * cost about a seventh of a web process's CPU under load, and every row type here is a plain synchronous
@@ -24,6 +27,8 @@ const resultParser: Interceptor = {
   transformRow: (context, query, row) => {
     const parser = context.resultParser;
     if (!parser) return row;
+    const read = rowReader(parser as z.ZodType)?.(row);
+    if (read) return read as QueryResultRow;
     const result = parser['~standard'].validate(row);
     if (result instanceof Promise) throw new TypeError('row types must be synchronous zod schemas');
     if (result.issues) throw new SchemaValidationError(query, row, result.issues);

@@ -45,16 +45,18 @@ export function createApp(deps: AppDeps): Koa {
     }
     child.observe(seconds);
   };
+  // Standard security headers (nosniff, HSTS, a deny-all CSP ...) on every response, errors included.
+  const securityHeaders = helmetHeaders();
   app.use(async (ctx, next) => {
     const incoming = ctx.get('X-Request-Id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    ctx.set('X-Request-Id', requestId);
+    ctx.state.requestId = requestId; // errorMiddleware logs a failure with it
+    // Straight onto the response: they are the same on every one, and Koa's ctx.set allocates per call.
+    const { res } = ctx;
+    res.setHeader('X-Request-Id', requestId);
+    for (const [name, value] of securityHeaders) res.setHeader(name, value);
     // While shutting down, every response closes its connection, so keep-alive clients go elsewhere.
-    if (deps.draining()) ctx.set('Connection', 'close');
-    // The request's own logger (bound to its id) is made only when something logs through it: most
-    // requests log the one line below and nothing else.
-    let requestLog: typeof deps.log | undefined;
-    Object.defineProperty(ctx.state, 'log', { get: () => (requestLog ??= deps.log.child({ requestId })) });
+    if (deps.draining()) res.setHeader('Connection', 'close');
     const started = performance.now();
     try {
       await next();
@@ -69,8 +71,6 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorMiddleware(deps.log));
   app.use(deadline(deps.requestTimeoutMs));
-  // Standard security headers (nosniff, HSTS, a deny-all CSP ...) on every response, errors included.
-  app.use(securityHeaders());
   app.use(async (ctx, next) => {
     // A body on POST, PATCH or DELETE must be JSON in UTF-8; an empty body is left to validation.
     const hasBody = Number(ctx.get('Content-Length') || 0) > 0 || ctx.get('Transfer-Encoding') !== '';
@@ -99,19 +99,16 @@ export function createApp(deps: AppDeps): Koa {
  * helmet's headers with its defaults, worked out once: they are the same on every response, and helmet
  * run per request (as koa-helmet does, through a promise) rebuilt and set them one by one each time.
  */
-function securityHeaders(): Koa.Middleware {
-  const headers: Record<string, string> = {};
+function helmetHeaders(): [string, string][] {
+  const headers: [string, string][] = [];
   const response = {
     setHeader: (name: string, value: unknown) => {
-      headers[name] = String(value);
+      headers.push([name, String(value)]);
     },
     removeHeader: () => {},
   };
   helmet()({} as never, response as never, () => {});
-  return async (ctx, next) => {
-    ctx.set(headers);
-    await next();
-  };
+  return headers;
 }
 
 /** Every router of the API: `createApp` serves them, and a test holds the OpenAPI document to them. */

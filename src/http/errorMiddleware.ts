@@ -64,8 +64,7 @@ export function errorMiddleware(log: Logger): Middleware {
       if (ctx.status === 501) throw new AppError(501, 'not_implemented', `${ctx.method} is not implemented`);
     } catch (error) {
       const appError = toAppError(error);
-      const requestLog: Logger = ctx.state.log ?? log;
-      if (appError.status >= 500) requestLog.error({ err: error }, 'request failed');
+      if (appError.status >= 500) log.error({ err: error, requestId: ctx.state.requestId }, 'request failed');
       ctx.status = appError.status;
       ctx.body = {
         error: {

@@ -47,9 +47,12 @@ export async function createTask(
   // The due time as the request said it (a retry of "in 60 s" is the same request a minute later); the
   // default adds nothing, so keys recorded before due times existed still match.
   const asked = input.due && ('at' in input.due ? input.due.at.toISOString() : input.due.delaySeconds);
-  const fingerprint = createHash('sha256')
-    .update(JSON.stringify(asked === undefined ? [title, description] : [title, description, asked]))
-    .digest('hex');
+  const fingerprint =
+    idempotencyKey === undefined
+      ? ''
+      : createHash('sha256')
+          .update(JSON.stringify(asked === undefined ? [title, description] : [title, description, asked]))
+          .digest('hex');
   try {
     const task = await deps.db.transaction(async (tx) => {
       const jobId = randomUUID();

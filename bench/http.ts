@@ -12,7 +12,8 @@
  *   time their process used per 1,000 requests (utime + stime over the load's window).
  * "The same statements" are what the request sends: the user read (id and role of the token's subject),
  * then for create the task insert and pg-boss's own job insert in one transaction, for list the SELECT.
- * Each round runs every side once, and rounds repeat (BENCH_ROUNDS, default 3), so a noisy machine slows
+ * Both servers first serve each operation for BENCH_WARMUP_SECONDS (default 10) unmeasured, so the rounds
+ * see them warm. Each round runs every side once, and rounds repeat (BENCH_ROUNDS, default 3), so a noisy machine slows
  * all sides alike; medians are reported. Prints a markdown table and writes .artifacts/bench-http.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -34,6 +35,7 @@ import { BENCH_JWT_SECRET, cpuMs, rssMiB, startRole } from './roles.ts';
 const config = loadConfig();
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const warmUpSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const concurrencies = (process.env.BENCH_CONCURRENCIES ?? '1,16,64').split(',').map(Number);
 const log = createLogger({ LOG_LEVEL: 'warn' });
 const database = await benchDatabase('task_manager_bench_http', log);
@@ -194,6 +196,7 @@ async function http(
   side: { base: string; pid: number; creator: { authorization: string }; lister: { authorization: string } },
   concurrency: number,
   method: 'POST' | 'GET',
+  duration = seconds,
 ) {
   const cpuBefore = await cpuMs(side.pid);
   const running = Promise.resolve(
@@ -201,7 +204,7 @@ async function http(
       url: method === 'POST' ? `${side.base}/tasks` : `${side.base}/tasks?limit=20`,
       method,
       connections: concurrency,
-      duration: seconds,
+      duration,
       headers: {
         authorization: method === 'POST' ? side.creator.authorization : side.lister.authorization,
         'content-type': 'application/json',
@@ -280,6 +283,17 @@ type Sample = {
   pgbench: number | null;
   pgbenchBare: number | null;
 };
+// Both servers first serve each operation unmeasured, so that the rounds see them in their steady state
+// (V8 compiles hot code in tiers, and the heap sizes itself, over the first tens of thousands of requests:
+// measured from a cold start, the first rounds cost either server up to half as much CPU again).
+for (const [name, method] of [
+  ['create', 'POST'],
+  ['list', 'GET'],
+] as const) {
+  progress(`warm-up: ${name}, ${warmUpSeconds} s per server`);
+  if (name === 'list') await resetListState();
+  for (const side of [apiSide, peerSide]) await http(side, 16, method, warmUpSeconds);
+}
 const samples = new Map<string, Sample[]>();
 for (let round = 1; round <= rounds; round++) {
   for (const concurrency of concurrencies) {
@@ -327,7 +341,8 @@ const rows = [...samples].map(([key, list]) => {
 });
 const ratio = (a: number, b: number | null) => (b ? (a / b).toFixed(2) : 'n/a');
 console.log(
-  `\nPOST /tasks and GET /tasks against their ceilings: ${rounds} interleaved rounds of ${seconds} s, medians; ` +
+  `\nPOST /tasks and GET /tasks against their ceilings: ${rounds} interleaved rounds of ${seconds} s after ` +
+    `${warmUpSeconds} s of warm-up per server and operation, medians; ` +
     `PostgreSQL ${process.env.BENCH_DATABASE_URL ? '(BENCH_DATABASE_URL)' : 'embedded'}, API pool ${config.DATABASE_POOL_SIZE}\n`,
 );
 console.log(

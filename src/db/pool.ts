@@ -1,4 +1,3 @@
-import pg from 'pg';
 import {
   createPool,
   createTypeParserPreset,
@@ -10,6 +9,7 @@ import {
 } from 'slonik';
 import { z } from 'zod';
 import { timestamptzToIso } from './columns.ts';
+import { setQueryTimeout } from './queryTimeout.ts';
 import { rowReader } from './rowReader.ts';
 
 /**
@@ -46,16 +46,15 @@ export type PoolSettings = { maximumPoolSize: number; queryTimeoutMs: number };
  * `queryTimeoutMs` fails; slonik then destroys that connection rather than reuse it, so the pool heals
  * by itself once the network does.
  *
- * slonik's pg driver passes no client-side query timeout of its own, and pg reads `query_timeout` from
- * `pg.defaults` for every client it creates: that setting is process-wide (pg-boss's pool gets the
- * same value explicitly).
+ * slonik's pg driver passes no client-side query timeout of its own: the timeout is process-wide, for every
+ * pg client (queryTimeout.ts; pg-boss's pool gets the same value as its own `query_timeout`).
  *
  * The pool sends no startup parameters beyond pg's own (slonik's default `statement_timeout` and
  * `idle_in_transaction_session_timeout` ones are refused by PgBouncer in transaction mode); the
  * server-side bounds are the role's defaults instead (`sessionBounds.ts`).
  */
 export async function createDb(url: string, settings: PoolSettings): Promise<DatabasePool> {
-  pg.defaults.query_timeout = settings.queryTimeoutMs;
+  setQueryTimeout(settings.queryTimeoutMs);
   return createPool(url, {
     interceptors: [resultParser],
     // slonik sends DISCARD ALL whenever a connection returns to the pool: one more round trip for every

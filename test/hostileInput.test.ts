@@ -211,3 +211,90 @@ test.serial(
     t.true(afterSetUp.tasks === before.tasks + 1);
   },
 );
+
+// The hostile-input findings of the fairness issue, each checked through the API as it was found.
+
+test.serial(
+  'a webhook URL is stored and shown as it will be called; whitespace, control characters and port 0 are refused',
+  async (t) => {
+    const before = await counts();
+    for (const url of [' http://127.0.0.1/inj\r\nX-Injected: 1\t ', 'http://127.0.0.1/a b', 'http://127.0.0.1:0/']) {
+      const reply = await service.api.post('/webhooks', { url }, token);
+      t.is(reply.status, 400, JSON.stringify(url));
+      t.is(reply.body.error.details[0].field, 'url');
+    }
+    const [{ endpoints } = { endpoints: -1 }] = await query<{ endpoints: number }>(
+      service.databaseUrl,
+      'select count(*)::int as endpoints from webhook_endpoints',
+    );
+    t.is(endpoints, 0);
+    t.deepEqual(await counts(), before);
+    const created = await service.api.post('/webhooks', { url: '  HTTP://127.0.0.1:80/a/../hook?x=ü  ' }, token);
+    t.is(created.status, 201);
+    t.is(created.body.url, 'http://127.0.0.1/hook?x=%C3%BC');
+    const changed = await service.api.patch(
+      `/webhooks/${created.body.id}`,
+      { url: 'http://LOCALHOST:8080/./b' },
+      token,
+    );
+    t.is(changed.body.url, 'http://localhost:8080/b');
+    t.is((await service.api.delete(`/webhooks/${created.body.id}`, token)).status, 204);
+  },
+);
+
+test.serial('IPv4-compatible and other ::/8 addresses are refused as webhook destinations by default', async (t) => {
+  const strict = await startService({ webhooks: { allowPrivateNetworks: false, allowHttp: true } });
+  try {
+    const { token: mine } = await signUp(strict.api);
+    for (const host of ['[::127.0.0.1]', '[::7f00:1]', '[::2]']) {
+      const reply = await strict.api.post('/webhooks', { url: `http://${host}:48001/` }, mine);
+      t.is(reply.status, 400, host);
+      t.regex(reply.body.error.details[0].message, /non-public address/, host);
+    }
+  } finally {
+    await strict.stop();
+  }
+});
+
+test.serial('due_at takes the lowercase t and z that RFC 3339 allows', async (t) => {
+  const at = new Date(Date.now() + 3_600_000).toISOString();
+  const reply = await service.api.post(
+    '/tasks',
+    { title: 'lowercase', due_at: at.replace('T', 't').replace('Z', 'z') },
+    token,
+  );
+  t.is(reply.status, 201, JSON.stringify(reply.body));
+  t.is(reply.body.due_at, at);
+  t.is((await service.api.delete(`/tasks/${reply.body.id}`, token)).status, 204);
+});
+
+test.serial('the page forbids framing one way: X-Frame-Options DENY beside frame-ancestors none', async (t) => {
+  const page = await fetch(`${service.baseUrl}/`);
+  t.is(page.headers.get('x-frame-options'), 'DENY');
+  t.regex(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+});
+
+test.serial('a new password equal to the current one is a 400, and every token still works', async (t) => {
+  const reply = await service.api.post(
+    '/me/password',
+    { current_password: 'password123', new_password: 'password123' },
+    token,
+  );
+  t.is(reply.status, 400);
+  t.deepEqual(reply.body.error.details, [{ field: 'new_password', message: 'must differ from the current password' }]);
+  t.is((await service.api.get('/me', token)).status, 200);
+});
+
+test.serial('a due-order cursor in year 0 is a 400 naming cursor, for users and admins', async (t) => {
+  const { token: adminToken } = await signUp(service.api, 'admin');
+  for (const [path, who] of [
+    ['/tasks?sort=due&cursor=0000-01-01T00:00:00.000Z_1', token],
+    ['/tasks?sort=due&cursor=0000-12-31T23:59:59.999Z_5', token],
+    ['/tasks?sort=due&status=pending&cursor=0000-01-01T00:00:00.000Z_1', adminToken],
+  ] as const) {
+    const reply = await service.api.get(path, who);
+    t.is(reply.status, 400, path);
+    t.is(reply.body.error.details[0].field, 'cursor');
+  }
+  t.is((await service.api.get('/tasks?sort=due&cursor=0001-01-01T00:00:00.000Z_1', token)).status, 200);
+});

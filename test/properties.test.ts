@@ -9,7 +9,8 @@ let user: Awaited<ReturnType<typeof signUp>>;
 let admin: Awaited<ReturnType<typeof signUp>>;
 let taskIds: number[];
 test.before(async () => {
-  service = await startService();
+  // The cursor property opens many event streams one after another: their slots free as each client goes.
+  service = await startService({ watchPerUser: 1000 });
   admin = await signUp(service.api, 'admin');
   user = await signUp(service.api);
   taskIds = [];
@@ -217,5 +218,109 @@ test.serial(
         .join(' ')}`,
     );
     t.true(seen.size >= 6, 'the generator reaches many outcomes');
+  },
+);
+
+/** Cursor text at the edges of what Postgres takes: years 0 to 9999, day and time edges, ids near 2^53 and 2^64. */
+const year = fc.oneof(fc.constantFrom(0, 1, 1969, 1970, 2000, 9999), fc.integer({ min: 0, max: 9999 }));
+const pad = (value: number, width: number) => String(value).padStart(width, '0');
+const timestamp = fc
+  .record({
+    year,
+    month: fc.integer({ min: 0, max: 13 }),
+    day: fc.integer({ min: 0, max: 32 }),
+    hour: fc.constantFrom(0, 12, 23, 24),
+    minute: fc.constantFrom(0, 59, 60),
+    ms: fc.constantFrom(0, 999),
+  })
+  .map(
+    ({ year: y, month, day, hour, minute, ms }) =>
+      `${pad(y, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:59.${pad(ms, 3)}Z`,
+  );
+const cursorId = fc.oneof(
+  fc.constantFrom('0', '1', '9007199254740991', '9007199254740992', '9223372036854775807', '18446744073709551616'),
+  fc.integer({ min: 0, max: 1_000_000 }).map(String),
+  fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
+);
+/** Real instants from year 0 to 9999, as the API writes them. */
+const instant = fc
+  .date({ min: new Date('0000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true })
+  .map((date) => date.toISOString());
+const cursorText = fc.oneof(
+  cursorId,
+  fc.tuple(instant, cursorId).map(([at, id]) => `${at}_${id}`),
+  fc.tuple(timestamp, cursorId).map(([at, id]) => `${at}_${id}`),
+  fc.tuple(cursorId, cursorId).map(([tx, id]) => `${tx}-${id}`),
+  anyString,
+);
+
+test.serial(
+  'generated cursors of every list route reach Postgres: never a 5xx, a refused one names cursor',
+  async (t) => {
+    // Users of its own: the property before may have logged the others out.
+    const user = await signUp(service.api);
+    const admin = await signUp(service.api);
+    await query(service.databaseUrl, `update users set role = 'admin' where id = $1`, [admin.user.id]);
+    const endpoint = await service.api.post(
+      '/webhooks',
+      { url: 'http://127.0.0.1:9/never-called', events: ['task.deleted'] },
+      user.token,
+    );
+    t.is(endpoint.status, 201);
+    const lists = [
+      (cursor: string) => ({ path: `/tasks?cursor=${cursor}`, token: user.token }),
+      (cursor: string) => ({ path: `/tasks?sort=due&cursor=${cursor}`, token: user.token }),
+      (cursor: string) => ({ path: `/tasks?sort=due&status=pending&cursor=${cursor}`, token: admin.token }),
+      (cursor: string) => ({ path: `/tasks?sort=created&status=completed&cursor=${cursor}`, token: admin.token }),
+      (cursor: string) => ({ path: `/users?cursor=${cursor}`, token: admin.token }),
+      (cursor: string) => ({ path: `/users?role=admin&cursor=${cursor}`, token: admin.token }),
+      (cursor: string) => ({ path: `/webhooks/${endpoint.body.id}/deliveries?cursor=${cursor}`, token: user.token }),
+    ];
+    const outcomes = { pages: 0, refused: 0 };
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...lists), cursorText, async (list, cursor) => {
+        const { path: target, token } = list(encodeURIComponent(cursor));
+        const response = await fetch(`${service.baseUrl}${target}`, { headers: { authorization: token } });
+        const body = (await response.json()) as any;
+        if (response.status === 200 && Array.isArray(body)) {
+          outcomes.pages++;
+          return;
+        }
+        const named =
+          response.status === 400 && body.error?.details?.some((d: { field: string }) => d.field === 'cursor');
+        if (!named) throw new Error(`${target} -> ${response.status} ${JSON.stringify(body)}`);
+        outcomes.refused++;
+      }),
+      {
+        numRuns: 400,
+        includeErrorInReport: true,
+        // Found by hand: year 0 is a Date to JavaScript and out of range to Postgres (it was a 500).
+        examples: [
+          [lists[1] as (typeof lists)[number], '0000-01-01T00:00:00.000Z_1'],
+          [lists[2] as (typeof lists)[number], '0000-12-31T23:59:59.999Z_5'],
+        ],
+      },
+    );
+    // The event stream's cursor is its Last-Event-ID header: the stream opens (200) or it is a 400 naming it.
+    await fc.assert(
+      fc.asyncProperty(cursorText, async (cursor) => {
+        const controller = new AbortController();
+        const response = await fetch(`${service.baseUrl}/tasks/events`, {
+          headers: { authorization: user.token, 'last-event-id': cursor.replace(/[^\x20-\x7e]/g, '') },
+          signal: controller.signal,
+        });
+        if (response.status === 200) {
+          controller.abort();
+          return;
+        }
+        const body = (await response.json()) as any;
+        if (response.status !== 400 || body.error.details?.[0]?.field !== 'Last-Event-ID') {
+          throw new Error(`Last-Event-ID ${cursor} -> ${response.status} ${JSON.stringify(body)}`);
+        }
+      }),
+      { numRuns: 100, includeErrorInReport: true },
+    );
+    t.log(`list cursors: ${outcomes.pages} pages, ${outcomes.refused} refused`);
+    t.true(outcomes.pages > 0 && outcomes.refused > 0, 'both kinds of cursor were generated');
   },
 );

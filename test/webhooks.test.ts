@@ -307,7 +307,8 @@ test('with private networks not allowed, every loopback spelling is refused at r
     );
     return found.length === 2 && found;
   }, 20_000);
-  for (const row of rows) t.regex(row.last_error ?? '', /non-public address \((127\.0\.0\.1|::1): loopback\)/);
+  for (const row of rows)
+    t.regex(row.last_error ?? '', /non-public address \((127\.0\.0\.1|::1): loopback \(RFC 1122\)/);
   t.is(receiver.received.length, 0, 'nothing reached the loopback receiver');
 });
 

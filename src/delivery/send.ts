@@ -31,8 +31,16 @@ export class DestinationRefused extends Error {
   override name = 'DestinationRefused';
 }
 
-/** The URL rules that need no network: scheme, no credentials, a literal address that is public. */
+/** The longest URL an endpoint may have, as stored: the parser's `href`, which may be longer than what was sent. */
+export const MAX_URL_LENGTH = 2000;
+
+/**
+ * The URL rules that need no network: no whitespace or control character in it (the parser would drop or
+ * percent-encode them, and call another URL than the one shown), scheme, no credentials, a port, and a
+ * literal address that is public. Returns the URL as the parser reads it: its `href` is what is called.
+ */
 export function checkUrl(text: string, settings: DestinationSettings): URL {
+  if (/[\s\p{Cc}]/u.test(text)) throw new DestinationRefused('must not contain whitespace or control characters');
   let url: URL;
   try {
     url = new URL(text);
@@ -44,6 +52,10 @@ export function checkUrl(text: string, settings: DestinationSettings): URL {
     throw new DestinationRefused('must be an https URL (WEBHOOK_ALLOW_HTTP allows http)');
   }
   if (url.username !== '' || url.password !== '') throw new DestinationRefused('must not carry credentials');
+  if (url.port === '0') throw new DestinationRefused('must not use port 0 (no destination listens there)');
+  if (url.href.length > MAX_URL_LENGTH) {
+    throw new DestinationRefused(`must be at most ${MAX_URL_LENGTH} characters once normalized (${url.href.length})`);
+  }
   const literal = literalAddress(url);
   if (literal) assertAllowed(literal, settings);
   return url;

@@ -96,7 +96,8 @@ export function createApp(deps: AppDeps): Koa {
 }
 
 /**
- * helmet's headers with its defaults, worked out once: they are the same on every response, and helmet
+ * helmet's headers with its defaults (but `X-Frame-Options: DENY`, which says what the CSP's
+ * `frame-ancestors 'none'` says, where helmet's default SAMEORIGIN contradicts it), worked out once: they are the same on every response, and helmet
  * run per request (as koa-helmet does, through a promise) rebuilt and set them one by one each time.
  */
 function helmetHeaders(): [string, string][] {
@@ -107,7 +108,7 @@ function helmetHeaders(): [string, string][] {
     },
     removeHeader: () => {},
   };
-  helmet()({} as never, response as never, () => {});
+  helmet({ xFrameOptions: { action: 'deny' } })({} as never, response as never, () => {});
   return headers;
 }
 

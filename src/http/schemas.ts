@@ -57,6 +57,11 @@ export const loginBody = z
 
 export const changePasswordBody = z
   .strictObject({ current_password: givenPassword, new_password: password })
+  // A "change" to the same password would end every token and change nothing else: say so instead.
+  .refine((body) => body.new_password !== body.current_password, {
+    path: ['new_password'],
+    message: 'must differ from the current password',
+  })
   .meta({ id: 'ChangePasswordRequest' });
 
 export const deleteAccountBody = z.strictObject({ password: givenPassword }).meta({ id: 'DeleteAccountRequest' });
@@ -85,7 +90,10 @@ const description = z
 /** How far ahead a task may be due: 365 days, by `due_at` or `delay_seconds` alike. */
 export const MAX_DELAY_SECONDS = 31_536_000;
 
-const dueAt = z.iso
+const dueAt = z
+  .string()
+  // RFC 3339 (section 5.6) allows a lowercase `t` and `z`; zod's format check wants them uppercase.
+  .toUpperCase()
   .datetime({
     offset: true,
     abort: true, // a malformed date-time says only that
@@ -97,6 +105,10 @@ const dueAt = z.iso
     description:
       'When the task completes: RFC 3339 with an offset, in the future, at most 365 days ahead (cut to milliseconds)',
     example: '2026-12-03T09:00:00Z',
+    // The format says it (`date-time` is RFC 3339); zod's uppercase-only pattern would refuse `t` and `z`.
+    override: ({ jsonSchema }) => {
+      delete jsonSchema.pattern;
+    },
   });
 const delaySeconds = z
   .number({ message: 'must be a whole number of seconds' })
@@ -181,8 +193,9 @@ export const taskEventsQuery = z.strictObject({
   user_id: positiveId.optional().meta({ description: "Admins: one user's events (others: their own id only)" }),
 });
 
-const webhookUrl = z.string().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').meta({
-  description: 'http(s), no credentials, never a loopback, private or other non-public address',
+const webhookUrl = z.string().trim().min(1, 'must not be empty').max(2000, 'must be at most 2000 characters').meta({
+  description:
+    'http(s), no credentials, no whitespace or control characters inside, never port 0 nor a loopback, private or other non-public address; stored and shown as it is called (normalized)',
   example: 'https://example.com/hooks/tasks',
 });
 const webhookEvents = z

@@ -14,6 +14,8 @@ const ID = /^[1-9]\d{0,15}$/;
 /** The due time as the API shows it (milliseconds, UTC), then the id: `2026-12-03T09:00:00.000Z_42`. */
 const DUE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_([1-9]\d{0,15})$/;
 
+const FIRST_POSTGRES_MS = Date.parse('0001-01-01T00:00:00.000Z');
+
 /** The cursor of the page that follows `last`, as the `Link` header carries it. */
 export const formatListCursor = (sort: TaskSort, last: Task): string =>
   sort === 'due' ? `${last.due_at}_${last.id}` : String(last.id);
@@ -23,6 +25,7 @@ export function parseListCursor(sort: TaskSort, text: string): ListCursor | null
   if (sort === 'created') return ID.test(text) && Number.isSafeInteger(Number(text)) ? { id: Number(text) } : null;
   const [, dueAt = '', id = ''] = DUE.exec(text) ?? [];
   const ms = Date.parse(dueAt); // NaN for no match, and for a day that does not exist
-  const exact = !Number.isNaN(ms) && new Date(ms).toISOString() === dueAt;
+  // Four digits reach year 0000, which JavaScript's Date takes and Postgres refuses (its first year is 1 AD).
+  const exact = ms >= FIRST_POSTGRES_MS && new Date(ms).toISOString() === dueAt;
   return exact && Number.isSafeInteger(Number(id)) ? { id: Number(id), dueAt } : null;
 }

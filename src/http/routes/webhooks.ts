@@ -31,10 +31,14 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
   const router = new Router({ prefix: '/webhooks', methods: http.METHODS });
   const auth = requireAuth(db, deps.accounts, deps.events.actors);
 
-  /** The URL rules, and where its name resolves now (each attempt checks again). @throws AppError 400 */
-  const destination = async (url: string) => {
+  /**
+   * The URL rules, and where its name resolves now (each attempt checks again). Resolves with the URL as
+   * it will be called (the WHATWG parser's `href`): that is what is stored and shown.
+   * @throws AppError 400
+   */
+  const destination = async (url: string): Promise<string> => {
     try {
-      await checkDestination(url, webhooks);
+      return (await checkDestination(url, webhooks)).href;
     } catch (error) {
       if (!(error instanceof DestinationRefused)) throw error;
       throw new AppError(400, 'validation_failed', 'the request has invalid fields', [
@@ -45,8 +49,8 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
 
   router.post('/', auth, async (ctx) => {
     const input = validate(createWebhookBody, ctx.request.body ?? {});
-    await destination(input.url);
-    const endpoint = await createEndpoint(db, actorOf(ctx), input);
+    const url = await destination(input.url);
+    const endpoint = await createEndpoint(db, actorOf(ctx), { ...input, url });
     ctx.status = 201;
     ctx.set('Location', `/webhooks/${endpoint.id}`);
     ctx.body = endpoint;
@@ -64,8 +68,8 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
     const id = pathId(ctx, 'webhook endpoint');
     const change = validate(updateWebhookBody, ctx.request.body ?? {});
     await getEndpoint(db, actorOf(ctx), id); // someone else's: 404 before anything is resolved
-    if (change.url !== undefined) await destination(change.url);
-    ctx.body = await updateEndpoint(db, actorOf(ctx), id, change);
+    const url = change.url === undefined ? undefined : await destination(change.url);
+    ctx.body = await updateEndpoint(db, actorOf(ctx), id, { ...change, url });
   });
 
   router.delete('/:id', auth, async (ctx) => {

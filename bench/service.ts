@@ -20,7 +20,7 @@ export async function startBenchService(url: string, config: Config, log: Logger
   const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
   const metrics = createMetrics('bench');
   const boss = await startBoss({ url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE });
-  const worker = await startWorker(boss, workerSettings(config, url), log, metrics);
+  const worker = await startWorker(boss, workerSettings(config, { databaseUrl: url, listenUrl: url }), log, metrics);
   const events = await startEventHub({ url, db, log });
   const http = createHttpServer(log);
   http.serve(

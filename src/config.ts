@@ -75,6 +75,14 @@ const schema = z.object({
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: flag.default(false),
   /** Webhooks may use http: URLs in production (elsewhere they always may). */
   WEBHOOK_ALLOW_HTTP: flag.optional(),
+  /** Webhook attempts running at once in a worker process. */
+  WEBHOOK_DELIVERY_SLOTS: int(2, 1000).default(32),
+  /** Of those, at most this many for one user's deliveries (fewer than the slots: others always find one). */
+  WEBHOOK_DELIVERY_SLOTS_PER_USER: int(1, 999).default(4),
+  /** Attempts running at once to one endpoint, across every worker process. */
+  WEBHOOK_DELIVERY_PER_ENDPOINT: int(1, 100).default(2),
+  /** Connections of a worker's pool for webhook deliveries (apart from the completions' pool). */
+  WEBHOOK_POOL_SIZE: int(1, 100).default(2),
 });
 
 export type Config = Readonly<z.output<typeof schema>>;
@@ -95,6 +103,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!present.DATABASE_URL && !present.DATABASE_CONNECTION_POOL_URL)
       lines.push('  DATABASE_URL: is required in production');
     if (!present.JWT_SECRET) lines.push('  JWT_SECRET: is required in production');
+  }
+  if (result.success && result.data.WEBHOOK_DELIVERY_SLOTS_PER_USER >= result.data.WEBHOOK_DELIVERY_SLOTS) {
+    lines.push(
+      '  WEBHOOK_DELIVERY_SLOTS_PER_USER: must be less than WEBHOOK_DELIVERY_SLOTS, so others always find one',
+    );
   }
   if (!result.success || lines.length > 0) throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   const config = result.data;

@@ -122,7 +122,8 @@ async function main(role: Role): Promise<void> {
     trackQueueDepth(metrics, parts.boss);
     if (role === 'all' || role === 'worker') {
       // One more connection of the worker role: the LISTEN of its wake timer (README: connection budget).
-      parts.worker = await startWorker(parts.boss, workerSettings(config, namedDirect), log, metrics);
+      const urls = { databaseUrl: named, listenUrl: namedDirect };
+      parts.worker = await startWorker(parts.boss, workerSettings(config, urls), log, metrics);
       log.info('worker started');
     }
     if (parts.http && db) {

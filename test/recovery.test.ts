@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { PgBoss } from 'pg-boss';
+import { loadConfig } from '../src/config.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { completeTasksOfJobs } from '../src/domain/tasks/completion.ts';
 import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker } from '../src/jobs/worker.ts';
+import { startWorker, workerSettings } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { query } from './helpers/db.ts';
@@ -22,7 +23,11 @@ function capturedLogger() {
 async function startWorkerProcessLike(url: string) {
   const { log, lines } = capturedLogger();
   const boss = await startBoss({ url, log, role: 'worker', poolSize: 3 });
-  const settings = { pollIntervalSeconds: 2, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl: url };
+  const settings = {
+    ...workerSettings(loadConfig({}), { databaseUrl: url, listenUrl: url }),
+    pollIntervalSeconds: 2,
+    reconcileIntervalSeconds: 3600,
+  };
   const worker = await startWorker(boss, settings, log, createMetrics('worker'));
   return {
     lines,

@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
+import { loadConfig } from '../src/config.ts';
 import { withApplicationName } from '../src/db/applicationName.ts';
 import { PARK_BEYOND_SECONDS } from '../src/db/parking.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker } from '../src/jobs/worker.ts';
+import { startWorker, workerSettings } from '../src/jobs/worker.ts';
 import { createLogger } from '../src/log.ts';
 import { createMetrics } from '../src/metrics.ts';
 import { createTestDatabase, query } from './helpers/db.ts';
@@ -22,7 +23,11 @@ const POLL_SECONDS = 60;
 async function startSlowWorker(t: { teardown(fn: () => unknown): void }, url: string, listenUrl = url) {
   const log = createLogger({ LOG_LEVEL: 'silent' });
   const boss = await startBoss({ url, log, role: 'worker', poolSize: 2 });
-  const settings = { pollIntervalSeconds: POLL_SECONDS, batchSize: 50, reconcileIntervalSeconds: 3600, listenUrl };
+  const settings = {
+    ...workerSettings(loadConfig({}), { databaseUrl: url, listenUrl }),
+    pollIntervalSeconds: POLL_SECONDS,
+    reconcileIntervalSeconds: 3600,
+  };
   const worker = await startWorker(boss, settings, log, createMetrics('worker'));
   t.teardown(async () => {
     await worker.stop();

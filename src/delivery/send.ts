@@ -115,7 +115,15 @@ export type Attempt =
       readonly response: string;
       readonly retryAfterSeconds: number | null;
     }
-  | { readonly ok: false; readonly status: null; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly status: null;
+      readonly error: string;
+      /** The address rule refused the destination: no later attempt can do better. */
+      readonly refused?: true;
+      /** The caller's signal ended it (the worker is stopping): it is not an attempt to record. */
+      readonly stopped?: true;
+    };
 
 /** The whole exchange (connect, send, answer, the first kilobyte of the body) must end within this. */
 export const ATTEMPT_TIMEOUT_MS = 10_000;
@@ -125,8 +133,8 @@ const MAX_RESPONSE_BYTES = 1024;
 /**
  * POSTs a signed Standard Webhooks message: `webhook-id`, `webhook-timestamp` (now) and `webhook-signature`
  * (`v1,<base64>` by each secret, space-separated). Redirects are not followed (a 3xx is a failed attempt),
- * at most 1 KB of the answer is read, and the exchange ends after 10 s. Never throws: a refused address, a
- * network error or a timeout is an attempt with `error`.
+ * at most 1 KB of the answer is read, and the exchange ends after 10 s. Never throws: a refused address (with
+ * `refused`), a network error or a timeout is an attempt with `error`.
  */
 export function deliver(message: {
   url: string;
@@ -135,13 +143,16 @@ export function deliver(message: {
   secrets: readonly string[];
   userAgent: string;
   settings: DestinationSettings;
+  /** Ends the attempt early (a stopping worker). */
+  signal?: AbortSignal;
 }): Promise<Attempt> {
   const fail = (error: string): Attempt => ({ ok: false, status: null, error });
+  const refuse = (error: Error): Attempt => ({ ok: false, status: null, error: error.message, refused: true });
   let url: URL;
   try {
     url = checkUrl(message.url, message.settings);
   } catch (error) {
-    return Promise.resolve(fail((error as Error).message));
+    return Promise.resolve(refuse(error as Error));
   }
   const now = new Date();
   const signature = message.secrets.map((secret) => new Webhook(secret).sign(message.id, now, message.body)).join(' ');
@@ -151,7 +162,9 @@ export function deliver(message: {
       method: 'POST',
       agent: false, // a new connection each time: every connection goes through the guarded lookup
       lookup: guardedLookup(message.settings),
-      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+      signal: message.signal
+        ? AbortSignal.any([message.signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)])
+        : AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
       headers: {
         'content-type': 'application/json',
         'user-agent': message.userAgent,
@@ -162,6 +175,8 @@ export function deliver(message: {
       },
     });
     request.on('error', (error) => {
+      if (error instanceof DestinationRefused) return resolve(refuse(error)); // by the guarded lookup
+      if (message.signal?.aborted) return resolve({ ok: false, status: null, error: 'stopped', stopped: true });
       const reason =
         error.name === 'AbortError' || error.name === 'TimeoutError' ? 'timed out after 10 s' : error.message;
       resolve(fail(reason));

@@ -1,8 +1,15 @@
 import type { Job } from 'pg-boss';
 import { coalesce } from '../coalesce.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../db/queues.ts';
-import { disableEndpointOf, dropDelivery, loadDelivery, recordAttempt } from '../domain/webhooks/attempts.ts';
-import { relayEvents } from '../domain/webhooks/outbox.ts';
+import {
+  disableEndpointOf,
+  dropDelivery,
+  endpointsOf,
+  loadDelivery,
+  recordAttempt,
+} from '../domain/webhooks/attempts.ts';
+import { type DeliveryJobData, relayEvents } from '../domain/webhooks/outbox.ts';
+import { DISABLE_AFTER_FAILING_SECONDS } from '../domain/webhooks/webhook.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { version } from '../version.ts';
@@ -10,35 +17,42 @@ import { type Attempt, type DestinationSettings, deliver } from './send.ts';
 
 /**
  * Webhooks, the service's third way in beside HTTP and the task worker: the outbox relay turns task events
- * into deliveries (src/domain/webhooks/outbox.ts), and the deliveries' jobs are worked here, each attempt
- * sent by src/delivery/send.ts. Deliveries of one endpoint run concurrently and in no particular order.
+ * into deliveries (src/domain/webhooks/outbox.ts), and the deliveries' jobs are attempted here, each by
+ * src/delivery/send.ts, on a pg-boss of their own (its own pool), so a delivery storm never takes the
+ * completions' connections.
+ *
+ * Fair between tenants (docs: webhooks, "Fairness"): each attempt holds one of the process's `slots` while
+ * it runs, and is not held up by any other (no batch waits for its slowest). One user's deliveries hold at
+ * most `slotsPerUser` of them, so a user whose endpoints hang costs that user, while everyone else's
+ * deliveries find a free slot at once; and one endpoint has at most `perEndpoint` attempts running across
+ * every worker (pg-boss's `groupConcurrency`, the endpoint being the job's group).
  */
 
 export type DeliverySettings = DestinationSettings & {
   /** `user-agent` of every attempt: the service and its version. */
   readonly userAgent: string;
-  /**
-   * How many deliveries one fetch takes (attempted concurrently; the fetch loop waits for the slowest, at
-   * most 10 s), and how many fetch loops run, so that one slow endpoint holds up only its loop's batch.
-   * Two loops of ten: eight loops of five let a second worker process add almost nothing to a drain of task
-   * completions (measured: two workers 1.0 times one, against 1.3 to 1.5 with one or two loops), as their
-   * fetches share the worker's small pool with the completions.
-   */
-  readonly batchSize: number;
-  readonly loops: number;
-  /** pg-boss's poll for delivery jobs; the relay wakes the local worker at once when it writes some. */
+  /** Attempts running at once in this process. */
+  readonly slots: number;
+  /** Of those, at most this many for one user's deliveries. */
+  readonly slotsPerUser: number;
+  /** Attempts running at once to one endpoint, across every worker process. */
+  readonly perEndpoint: number;
+  /** Connections of the deliveries' own pool. */
+  readonly poolSize: number;
+  /** How often the queue is looked at for retries come due; new deliveries wake the local worker at once. */
   readonly pollIntervalSeconds: number;
   /** The relay's safety-net poll; every task event's NOTIFY wakes it sooner. */
   readonly relayIntervalMs: number;
+  /** An endpoint that failed every attempt for this long is disabled (5 days). */
+  readonly disableAfterFailingSeconds: number;
 };
 
-/** The delivery settings that are not configuration. */
+/** The delivery settings that are not configuration (the others come from config.ts). */
 export const DELIVERY_DEFAULTS = {
   userAgent: `task-manager/${version} (webhooks)`,
-  batchSize: 10,
-  loops: 2,
   pollIntervalSeconds: 2,
   relayIntervalMs: 1_000,
+  disableAfterFailingSeconds: DISABLE_AFTER_FAILING_SECONDS,
 } as const;
 
 export type Deliveries = {
@@ -47,7 +61,7 @@ export type Deliveries = {
   stop(): Promise<void>;
 };
 
-type DeliveryJob = Job<{ deliveryId: string }>;
+type DeliveryJob = Job<DeliveryJobData>;
 
 /** How long the relay waits after a task event's NOTIFY, to take the events of a burst together. */
 const RELAY_DEBOUNCE_MS = 25;
@@ -57,6 +71,11 @@ const MAX_RETRY_AFTER_SECONDS = 86_400;
 
 const resultOf = (attempt: Attempt) => (attempt.status === null ? 'error' : `${Math.floor(attempt.status / 100)}xx`);
 
+/**
+ * Starts attempting deliveries on `boss` (the deliveries' own pg-boss: src/jobs/queue.ts, startDeliveryBoss)
+ * and relaying task events into them. Stopping aborts the attempts in flight; pg-boss retries their jobs
+ * after the backoff, here or on another worker (at least once).
+ */
 export async function startDeliveries(
   boss: Boss,
   settings: DeliverySettings,
@@ -64,18 +83,19 @@ export async function startDeliveries(
   metrics: Metrics,
 ): Promise<Deliveries> {
   const db = boss.getDb();
+  const stopping = new AbortController();
 
   /** One attempt, recorded; the job is settled here (completed, or failed for pg-boss to retry). */
   const attemptOne = async (job: DeliveryJob) => {
     const delivery = await loadDelivery(db, job.data.deliveryId);
     if (delivery?.status !== 'pending') {
-      await boss.complete(DELIVER_WEBHOOK, job.id); // its endpoint was deleted, or it ended already
+      await boss.complete(DELIVER_WEBHOOK, job); // its endpoint was deleted, or it ended already
       return;
     }
     if (!delivery.enabled) {
       await dropDelivery(db, delivery.id, 'the endpoint is disabled');
       metrics.webhookDeliveries.inc({ outcome: 'dropped' });
-      await boss.complete(DELIVER_WEBHOOK, job.id);
+      await boss.complete(DELIVER_WEBHOOK, job);
       return;
     }
     const attempt = await deliver({
@@ -85,30 +105,44 @@ export async function startDeliveries(
       secrets: delivery.secrets,
       userAgent: settings.userAgent,
       settings,
+      signal: stopping.signal,
     });
+    if ('stopped' in attempt) {
+      // Not an attempt to record: pg-boss retries the job after its backoff, here or on another worker.
+      await boss.fail(DELIVER_WEBHOOK, job, { message: 'the worker stopped during the attempt' });
+      return;
+    }
     metrics.webhookAttempts.inc({ result: resultOf(attempt) });
     const answer = {
       statusCode: attempt.status,
       error: 'error' in attempt ? attempt.error : attempt.ok ? null : `answered ${attempt.status}`,
       response: 'response' in attempt ? attempt.response : null,
     };
+    const record = (outcome: Pick<Parameters<typeof recordAttempt>[2], 'status' | 'nextAttemptAt'>) =>
+      recordAttempt(db, delivery.id, { ...answer, ...outcome }, settings.disableAfterFailingSeconds).then(
+        ({ disabled }) => {
+          if (disabled)
+            log.warn({ delivery: delivery.id }, 'a webhook endpoint failed every attempt for 5 days: disabled');
+        },
+      );
     if (attempt.ok) {
-      await recordAttempt(db, delivery.id, { ...answer, status: 'succeeded', nextAttemptAt: null });
-      await boss.complete(DELIVER_WEBHOOK, job.id);
+      await record({ status: 'succeeded', nextAttemptAt: null });
+      await boss.complete(DELIVER_WEBHOOK, job);
       metrics.webhookDeliveries.inc({ outcome: 'succeeded' });
       metrics.webhookDeliveryLatency.observe((Date.now() - delivery.event_at.getTime()) / 1000);
       return;
     }
-    if (attempt.status === 410) {
-      await disableEndpointOf(db, delivery.id);
-      await recordAttempt(db, delivery.id, { ...answer, status: 'failed', nextAttemptAt: null });
-      await boss.complete(DELIVER_WEBHOOK, job.id);
-      metrics.webhookDeliveries.inc({ outcome: 'gone' });
-      log.warn({ delivery: delivery.id }, 'a webhook endpoint answered 410 Gone: it is disabled');
+    if ('refused' in attempt || attempt.status === 410) {
+      // No later attempt can do better: the address rule refused it, or the endpoint is gone (then disabled).
+      if (attempt.status === 410) await disableEndpointOf(db, delivery.id, 'answered 410 Gone');
+      await record({ status: 'failed', nextAttemptAt: null });
+      await boss.complete(DELIVER_WEBHOOK, job);
+      metrics.webhookDeliveries.inc({ outcome: attempt.status === 410 ? 'gone' : 'refused' });
+      log.warn({ delivery: delivery.id, error: answer.error }, 'a webhook delivery failed for good');
       return;
     }
     // A failed attempt: pg-boss schedules the retry (backoff with jitter), or fails the job for good.
-    await boss.fail(DELIVER_WEBHOOK, job.id, { message: answer.error });
+    await boss.fail(DELIVER_WEBHOOK, job, { message: answer.error });
     const next = await boss.getJobById(DELIVER_WEBHOOK, job.id);
     const retrying = next?.state === 'retry' || next?.state === 'created';
     let nextAttemptAt = retrying ? (next?.startAfter ?? null) : null;
@@ -121,32 +155,121 @@ export async function startDeliveries(
         nextAttemptAt = asked;
       }
     }
-    await recordAttempt(db, delivery.id, { ...answer, status: retrying ? 'pending' : 'failed', nextAttemptAt });
+    await record({ status: retrying ? 'pending' : 'failed', nextAttemptAt });
     if (!retrying) metrics.webhookDeliveries.inc({ outcome: 'failed' });
   };
 
-  const workerId = await boss.work<{ deliveryId: string }>(
-    DELIVER_WEBHOOK,
-    {
-      batchSize: settings.batchSize,
-      localConcurrency: settings.loops,
-      pollingIntervalSeconds: settings.pollIntervalSeconds,
-      burstWhenBatchFull: true,
-    },
-    async (jobs) => {
-      const results = await Promise.allSettled(jobs.map(attemptOne));
-      const failed = jobs.filter((_, i) => results[i]?.status === 'rejected').map((job) => job.id);
-      if (failed.length > 0) {
-        // A database error around an attempt: throwing makes pg-boss fail the jobs still active (those settled
-        // above are not), so they are retried with the backoff; returning would have completed them.
-        const errors = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
-        log.error({ err: errors[0], jobs: failed }, 'webhook deliveries could not be attempted; pg-boss retries them');
-        throw new AggregateError(errors, `${failed.length} webhook deliveries could not be attempted`);
-      }
-    },
-  );
+  // The slots: the jobs running here, and how many each owner holds. A user at their share is left out of
+  // fetches by their endpoints (the jobs' groups), read once when they reach it.
+  const running = new Map<string, DeliveryJob>();
+  type Owner = { count: number; endpoints: Promise<string[]> | null };
+  const owners = new Map<string, Owner>();
+  // Jobs sent before fairness carry no user: each is its own owner.
+  const ownerOf = (job: DeliveryJob) => (job.data.userId === undefined ? job.id : String(job.data.userId));
 
-  let stopped = false;
+  // The loop sleeps until a slot frees, the relay writes deliveries, or the poll comes round; a wake that
+  // comes while it is fetching is kept for its next sleep.
+  let wakeSleeper: (() => void) | null = null;
+  let wokenMeanwhile = false;
+  const wake = () => {
+    if (wakeSleeper) wakeSleeper();
+    else wokenMeanwhile = true;
+  };
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (wokenMeanwhile) {
+        wokenMeanwhile = false;
+        return resolve();
+      }
+      const timer = setTimeout(() => wakeSleeper?.(), ms);
+      wakeSleeper = () => {
+        wakeSleeper = null;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const inFlight = new Set<Promise<void>>();
+
+  const start = (job: DeliveryJob) => {
+    const key = ownerOf(job);
+    const owner = owners.get(key) ?? { count: 0, endpoints: null };
+    owners.set(key, owner);
+    if (++owner.count >= settings.slotsPerUser && job.data.userId !== undefined) {
+      owner.endpoints ??= endpointsOf(db, job.data.userId).catch((error: unknown) => {
+        log.warn({ err: error }, "a user's webhook endpoints could not be read; their share is not enforced meanwhile");
+        owner.endpoints = null; // read again at the next start
+        return [];
+      });
+    }
+    running.set(job.id, job);
+    const attempt = attemptOne(job)
+      .catch((error: unknown) => {
+        // A database error around an attempt: pg-boss retries the job with the backoff (or its heartbeat
+        // lapses, and the supervisor does).
+        log.error({ err: error, job: job.id }, 'a webhook delivery could not be attempted; pg-boss retries it');
+        return boss.fail(DELIVER_WEBHOOK, job, { message: String(error) }).then(
+          () => {},
+          () => {},
+        );
+      })
+      .finally(() => {
+        running.delete(job.id);
+        inFlight.delete(attempt);
+        if (--owner.count === 0) owners.delete(key);
+        else if (owner.count < settings.slotsPerUser) owner.endpoints = null;
+        wake();
+      });
+    inFlight.add(attempt);
+  };
+
+  /**
+   * Fetches for the free slots until none is free or nothing more is due. A fetch takes no more jobs than
+   * the owner closest to their share may still start, so no fetch hands this process a job it must not run:
+   * the owners at their share are left out entirely (their endpoints' groups are ignored).
+   */
+  const dispatch = async () => {
+    while (!stopping.signal.aborted) {
+      const atShare = [...owners.values()].filter((owner) => owner.count >= settings.slotsPerUser);
+      const room = Math.min(
+        settings.slots - running.size,
+        settings.slotsPerUser,
+        ...[...owners.values()]
+          .filter((owner) => owner.count < settings.slotsPerUser)
+          .map((owner) => settings.slotsPerUser - owner.count),
+      );
+      if (room <= 0) return;
+      const ignoreGroups = (await Promise.all(atShare.map((owner) => owner.endpoints ?? []))).flat();
+      const jobs = await boss.fetch<DeliveryJobData>(DELIVER_WEBHOOK, {
+        batchSize: room,
+        groupConcurrency: settings.perEndpoint,
+        ...(ignoreGroups.length > 0 && { ignoreGroups }),
+      });
+      // An endpoint registered after its owner reached their share may slip in once: it runs.
+      for (const job of jobs) start(job);
+      if (jobs.length < room) return; // nothing more is due now
+    }
+  };
+
+  // A job that runs keeps its claim by heartbeat (the queue's heartbeat is 10 s), one statement for all.
+  const heartbeatMs = Math.max(1_000, ((await boss.getQueue(DELIVER_WEBHOOK))?.heartbeatSeconds ?? 10) * 500);
+  const heartbeat = setInterval(() => {
+    if (running.size === 0) return;
+    boss.touch(DELIVER_WEBHOOK, [...running.values()]).catch((error: unknown) => {
+      log.warn({ err: error }, 'webhook delivery heartbeat failed; the next one retries');
+    });
+  }, heartbeatMs);
+
+  const loop = (async () => {
+    while (!stopping.signal.aborted) {
+      try {
+        await dispatch();
+      } catch (error) {
+        log.warn({ err: error }, 'fetching webhook deliveries failed; the next poll retries');
+      }
+      await sleep(settings.pollIntervalSeconds * 1000);
+    }
+  })();
+
   // With no enabled endpoint anywhere, notifications are ignored and the interval alone moves the relay's
   // place (an endpoint registered meanwhile waits at most that long): a drain's NOTIFY per batch would
   // otherwise cost every worker a write to the same row.
@@ -156,8 +279,8 @@ export async function startDeliveries(
       for (;;) {
         const { events, deliveries, endpoints } = await relayEvents(boss);
         quiet = !endpoints;
-        if (deliveries.length > 0) boss.notifyWorker(workerId);
-        if (events === 0 || stopped) break;
+        if (deliveries > 0) wake();
+        if (events === 0 || stopping.signal.aborted) break;
       }
     } catch (error) {
       log.warn({ err: error }, 'relaying task events to webhooks failed; the next round retries');
@@ -177,11 +300,15 @@ export async function startDeliveries(
       }, RELAY_DEBOUNCE_MS);
     },
     async stop() {
-      stopped = true;
+      stopping.abort();
       clearInterval(timer);
       clearTimeout(nudged);
+      wake();
       await relay.idle();
-      await boss.offWork(DELIVER_WEBHOOK, { id: workerId });
+      await loop;
+      // The attempts in flight end at once (aborted), each giving its job back.
+      await Promise.allSettled([...inFlight]);
+      clearInterval(heartbeat);
     },
   };
 }

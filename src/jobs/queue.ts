@@ -7,7 +7,8 @@ import type { Logger } from '../log.ts';
 type Options = {
   url: string;
   log: Logger;
-  role: 'web' | 'worker' | 'all' | 'migrate';
+  /** `deliveries`: a worker's second pg-boss, for webhook deliveries only (see startDeliveryBoss). */
+  role: 'web' | 'worker' | 'all' | 'migrate' | 'deliveries';
   /** Connections of pg-boss's own pool; unused with `api`. */
   poolSize: number;
   /** Client-side bound on each statement, as for the API pool: a partition fails queries instead of hanging. */
@@ -51,6 +52,8 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
   const boss = new PgBoss({
     ...connection,
     schema: 'pgboss',
+    // The deliveries' pg-boss neither installs nor supervises: the worker's own does both.
+    ...(role === 'deliveries' && { migrate: false }),
     supervise: working,
     superviseIntervalSeconds: SUPERVISE_SECONDS,
     monitorIntervalSeconds: SUPERVISE_SECONDS,
@@ -60,7 +63,7 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
   boss.on('warning', (warning) => log.warn({ warning }, 'pg-boss warning'));
   await boss.start();
   // The queue is made (and kept up to date) where pg-boss owns its pool: the release step and workers.
-  if (!api) {
+  if (!api && role !== 'deliveries') {
     await boss.createQueue(COMPLETE_TASK, {
       // A completion that fails (database hiccup) is tried again: 1 s, 2 s, 4 s ... at most a minute apart.
       retryLimit: 20,
@@ -100,3 +103,11 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
   }
   return boss;
 }
+
+/**
+ * The webhook deliveries' own pg-boss in a worker process: its own pool of `poolSize` connections, so that
+ * slow endpoints and a storm of deliveries never wait for, nor hold, a connection the completions need.
+ * It works no queue through pg-boss's `work` (src/delivery/worker.ts fetches) and runs no maintenance.
+ */
+export const startDeliveryBoss = (options: Omit<Options, 'role' | 'api'>) =>
+  startBoss({ ...options, role: 'deliveries' });

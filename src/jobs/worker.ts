@@ -14,6 +14,7 @@ import {
 import { purgeOldDeliveries } from '../domain/webhooks/attempts.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { startDeliveryBoss } from './queue.ts';
 import { startWakeTimer } from './wakeTimer.ts';
 
 export type WorkerSettings = {
@@ -24,8 +25,8 @@ export type WorkerSettings = {
   readonly batchSize: number;
   /** How often pending tasks without a live job are looked for and rescheduled. */
   readonly reconcileIntervalSeconds: number;
-  /** Webhook deliveries, worked beside the task completions (without: public https destinations only). */
-  readonly deliveries?: DeliverySettings;
+  /** Webhook deliveries, worked beside the task completions on a pool of their own at this URL. */
+  readonly deliveries: DeliverySettings & { readonly databaseUrl: string; readonly queryTimeoutMs?: number };
 };
 
 export type Worker = { stop(): Promise<void> };
@@ -39,14 +40,28 @@ export const workerSettings = (
     | 'RECONCILE_INTERVAL_SECONDS'
     | 'WEBHOOK_ALLOW_PRIVATE_NETWORKS'
     | 'WEBHOOK_ALLOW_HTTP'
+    | 'WEBHOOK_DELIVERY_SLOTS'
+    | 'WEBHOOK_DELIVERY_SLOTS_PER_USER'
+    | 'WEBHOOK_DELIVERY_PER_ENDPOINT'
+    | 'WEBHOOK_POOL_SIZE'
+    | 'DATABASE_QUERY_TIMEOUT_SECONDS'
   >,
-  listenUrl?: string,
+  urls: { databaseUrl: string; listenUrl?: string },
 ): WorkerSettings => ({
-  ...(listenUrl && { listenUrl }),
+  ...(urls.listenUrl && { listenUrl: urls.listenUrl }),
   pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
   batchSize: config.WORKER_BATCH_SIZE,
   reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
-  deliveries: { ...destinationSettings(config), ...DELIVERY_DEFAULTS },
+  deliveries: {
+    ...destinationSettings(config),
+    ...DELIVERY_DEFAULTS,
+    slots: config.WEBHOOK_DELIVERY_SLOTS,
+    slotsPerUser: config.WEBHOOK_DELIVERY_SLOTS_PER_USER,
+    perEndpoint: config.WEBHOOK_DELIVERY_PER_ENDPOINT,
+    poolSize: config.WEBHOOK_POOL_SIZE,
+    databaseUrl: urls.databaseUrl,
+    queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000,
+  },
 });
 
 /**
@@ -88,12 +103,14 @@ export async function startWorker(
     },
   );
 
-  const deliveries = await startDeliveries(
-    boss,
-    settings.deliveries ?? { allowPrivateNetworks: false, allowHttp: false, ...DELIVERY_DEFAULTS },
+  const { databaseUrl, queryTimeoutMs, ...deliverySettings } = settings.deliveries;
+  const deliveryBoss = await startDeliveryBoss({
+    url: databaseUrl,
     log,
-    metrics,
-  );
+    poolSize: deliverySettings.poolSize,
+    ...(queryTimeoutMs && { queryTimeoutMs }),
+  });
+  const deliveries = await startDeliveries(deliveryBoss, deliverySettings, log, metrics);
   const wake = settings.listenUrl
     ? await startWakeTimer({ boss, workerId, listenUrl: settings.listenUrl, log, onNotification: deliveries.nudge })
     : null;
@@ -148,6 +165,7 @@ export async function startWorker(
       await wake?.stop();
       await deliveries.stop();
       await running;
+      await deliveryBoss.stop({ graceful: false });
     },
   };
 }

@@ -1,14 +1,15 @@
 import type { Server } from 'node:http';
 import type Koa from 'koa';
+import { loadConfig } from '../../src/config.ts';
 import { createDb } from '../../src/db/pool.ts';
 import type { DestinationSettings } from '../../src/delivery/send.ts';
-import { DELIVERY_DEFAULTS } from '../../src/delivery/worker.ts';
+import type { DeliverySettings } from '../../src/delivery/worker.ts';
 import { createApp } from '../../src/http/app.ts';
 import type { AppDeps } from '../../src/http/deps.ts';
 import { startEventHub } from '../../src/http/eventHub.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { startBoss } from '../../src/jobs/queue.ts';
-import { startWorker } from '../../src/jobs/worker.ts';
+import { startWorker, workerSettings } from '../../src/jobs/worker.ts';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createTestDatabase } from './db.ts';
@@ -38,6 +39,8 @@ export async function startService(
     watchPerProcess?: number;
     /** Where webhooks may go: by default anywhere, loopback and http included (the receivers run here). */
     webhooks?: DestinationSettings;
+    /** The worker's delivery settings that a test sets (slots, shares, the 5-day rule, polls). */
+    deliveries?: Partial<DeliverySettings>;
   } = {},
 ) {
   const webhookDestinations = options.webhooks ?? { allowPrivateNetworks: true, allowHttp: true };
@@ -59,7 +62,12 @@ export async function startService(
           batchSize: 50,
           reconcileIntervalSeconds: 3600,
           listenUrl: database.url,
-          deliveries: { ...webhookDestinations, ...DELIVERY_DEFAULTS, pollIntervalSeconds: 1 },
+          deliveries: {
+            ...workerSettings(loadConfig({}), { databaseUrl: database.url }).deliveries,
+            ...webhookDestinations,
+            pollIntervalSeconds: 1,
+            ...options.deliveries,
+          },
         },
         log,
         metrics,

@@ -2,8 +2,9 @@ import type { Db } from 'pg-boss';
 import { z } from 'zod';
 
 /**
- * What the delivery side reads and records, on pg-boss's pool (plain SQL, as the worker's other
- * statements): one delivery with its endpoint, and the outcome of each attempt.
+ * What the delivery side reads and records, on the deliveries' own pool (plain SQL, as the worker's other
+ * statements): one delivery with its endpoint, and the outcome of each attempt, which also keeps the
+ * endpoint's failure streak (an endpoint that failed every attempt for 5 days is disabled).
  */
 
 const deliveryRow = z.object({
@@ -39,15 +40,67 @@ export type Outcome = {
   nextAttemptAt: Date | null;
 };
 
-/** Records one attempt: its answer (or error), and what happens next. */
-export async function recordAttempt(db: Db, id: string, outcome: Outcome): Promise<void> {
-  await db.executeSql(
-    `update webhook_deliveries
-     set attempts = attempts + 1, status = $2, last_status_code = $3, last_error = $4, last_response = $5,
-         next_attempt_at = $6, delivered_at = case when $2 = 'succeeded' then now() end
-     where id = $1`,
-    [id, outcome.status, outcome.statusCode, outcome.error, outcome.response, outcome.nextAttemptAt],
+const recordedRow = z.object({ disabled: z.boolean() });
+
+/**
+ * Records one attempt: its answer (or error), what happens next, and the endpoint's streak: a success
+ * ends it; a failure starts it, or, when it began `disableAfterSeconds` ago or more, disables the endpoint
+ * with the reason. One statement. Resolves with whether this attempt disabled the endpoint.
+ */
+export async function recordAttempt(
+  db: Db,
+  id: string,
+  outcome: Outcome,
+  disableAfterSeconds: number,
+): Promise<{ disabled: boolean }> {
+  const { rows } = await db.executeSql(
+    `with delivery as (
+       update webhook_deliveries
+       set attempts = attempts + 1, status = $2, last_status_code = $3, last_error = $4, last_response = $5,
+           next_attempt_at = $6, delivered_at = case when $2 = 'succeeded' then now() end
+       where id = $1
+       returning endpoint_id
+     ), prior as (
+       select ep.id, ep.failing_since,
+              coalesce(ep.enabled and $2 <> 'succeeded' and ep.failing_since <= now() - make_interval(secs => $7), false)
+                as disabling
+       from webhook_endpoints ep join delivery on ep.id = delivery.endpoint_id
+     ), endpoint as (
+       update webhook_endpoints ep
+       set failing_since = case when $2 = 'succeeded' then null else coalesce(prior.failing_since, now()) end,
+           enabled = ep.enabled and not prior.disabling,
+           disabled_reason = case when prior.disabling
+             then 'every attempt failed since ' || to_char(prior.failing_since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                  || ' (the last: ' || left(coalesce($4, 'answered ' || $3), 200) || ')'
+             else ep.disabled_reason end,
+           updated_at = case when prior.disabling then now() else ep.updated_at end
+       from prior
+       where ep.id = prior.id and ($2 <> 'succeeded' or prior.failing_since is not null)
+       returning prior.disabling as disabled
+     )
+     select coalesce((select disabled from endpoint), false) as disabled`,
+    [
+      id,
+      outcome.status,
+      outcome.statusCode,
+      outcome.error,
+      outcome.response,
+      outcome.nextAttemptAt,
+      disableAfterSeconds,
+    ],
   );
+  return recordedRow.parse(rows[0]);
+}
+
+const endpointIdsRow = z.object({ ids: z.array(z.string()) });
+
+/** A user's endpoint ids, as the groups of their deliveries' jobs name them. */
+export async function endpointsOf(db: Db, userId: number): Promise<string[]> {
+  const { rows } = await db.executeSql(
+    `select coalesce(array_agg(id::text), '{}') as ids from webhook_endpoints where user_id = $1`,
+    [userId],
+  );
+  return endpointIdsRow.parse(rows[0]).ids;
 }
 
 /** A delivery that will not be attempted (its endpoint was disabled meanwhile). */
@@ -60,11 +113,11 @@ export async function dropDelivery(db: Db, id: string, reason: string): Promise<
 }
 
 /** 410 Gone: the endpoint of this delivery is disabled; its pending deliveries stop at their next turn. */
-export async function disableEndpointOf(db: Db, deliveryId: string): Promise<void> {
+export async function disableEndpointOf(db: Db, deliveryId: string, reason: string): Promise<void> {
   await db.executeSql(
-    `update webhook_endpoints set enabled = false, updated_at = now()
+    `update webhook_endpoints set enabled = false, disabled_reason = $2, updated_at = now()
      where id = (select endpoint_id from webhook_deliveries where id = $1)`,
-    [deliveryId],
+    [deliveryId, reason],
   );
 }
 

@@ -1,11 +1,13 @@
 import { type DatabasePool, sql } from 'slonik';
 import { z } from 'zod';
 import { bossDb } from '../../db/bossDb.ts';
+import { idColumn } from '../../db/columns.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
 import { conflict, notFound } from '../../errors.ts';
 import { keysetPage } from '../pages.ts';
 import type { Actor } from '../users/user.ts';
 import { getEndpoint } from './endpoints.ts';
+import { deliveryJob } from './outbox.ts';
 import { type Delivery, deliveryRow } from './webhook.ts';
 
 const columns = sql.fragment`
@@ -55,11 +57,12 @@ export async function retryDelivery(
     if (!current) throw notFound('delivery');
     if (current.status !== 'failed')
       throw conflict(`only a failed delivery can be retried (this one is ${current.status})`);
-    const delivery = await tx.one(sql.type(deliveryRow)`
+    const { owner, ...delivery } = await tx.one(sql.type(deliveryRow.extend({ owner: idColumn }))`
       update webhook_deliveries set status = 'pending', next_attempt_at = now()
       where id = ${deliveryId}::uuid
-      returning ${columns}`);
-    await deps.boss.send(DELIVER_WEBHOOK, { deliveryId }, { db: bossDb(tx) });
+      returning ${columns}, user_id as owner`);
+    const { data, group } = deliveryJob({ id: deliveryId, endpoint_id: endpointId, user_id: owner });
+    await deps.boss.send(DELIVER_WEBHOOK, data, { db: bossDb(tx), group });
     return delivery;
   });
 }

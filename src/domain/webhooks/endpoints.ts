@@ -11,7 +11,7 @@ import {
   type WebhookEventType,
 } from './webhook.ts';
 
-const columns = sql.fragment`id, url, events, description, enabled, created_at`;
+const columns = sql.fragment`id, url, events, description, enabled, disabled_reason, created_at`;
 const countRow = z.object({ count: z.number() });
 const secretRow = z.object({ secret: z.string() });
 
@@ -79,6 +79,10 @@ export async function updateEndpoint(
         events = coalesce(${change.events ? sql.array(change.events, 'text') : null}::text[], events),
         description = coalesce(${change.description ?? null}, description),
         enabled = coalesce(${change.enabled ?? null}::boolean, enabled),
+        -- Turned on: a fresh start (the 5-day count begins again). Turned off by its owner: says so.
+        disabled_reason = case ${change.enabled ?? null}::boolean
+                            when true then null when false then 'disabled by its owner' else disabled_reason end,
+        failing_since = case when ${change.enabled ?? null}::boolean then null else failing_since end,
         updated_at = now()
     where ${mine(actor, id)}
     returning ${columns}`);

@@ -64,7 +64,7 @@ const RELAY_SQL = `
       on ep.user_id = b.user_id and ep.enabled and ('task.' || b.type) = any(ep.events) and ep.created_at <= b.at
     left join tasks t on t.id = b.task_id and b.type <> 'deleted'
     on conflict (endpoint_id, event_tx, event_id) do nothing
-    returning id
+    returning id, endpoint_id, user_id
   ), moved as (
     update webhook_relay r set tx = last.tx_id, event_id = last.id
     from (select tx_id, id from batch order by tx_id desc, id desc limit 1) last
@@ -72,33 +72,44 @@ const RELAY_SQL = `
     returning 1
   )
   select (select count(*) from batch)::int as events,
-         coalesce((select array_agg(id::text) from inserted), '{}') as deliveries,
+         coalesce((select json_agg(json_build_object('id', id, 'endpoint_id', endpoint_id, 'user_id', user_id))
+                   from inserted), '[]') as deliveries,
          (select count(*) from moved)::int as moved`;
 
 const endpointsRow = z.object({ endpoints: z.boolean() });
-const relayRow = z.object({ events: z.number(), deliveries: z.array(z.string()), moved: z.number() });
+const relayRow = z.object({
+  events: z.number(),
+  deliveries: z.array(z.object({ id: z.string(), endpoint_id: z.number(), user_id: z.number() })),
+  moved: z.number(),
+});
+
+/** What a delivery job carries: the delivery, and its owner (whose share of the delivery slots it takes). */
+export type DeliveryJobData = { deliveryId: string; userId: number };
 
 /**
- * One relay step in one transaction. Resolves with how many events it read and the deliveries it wrote (0
- * and none when another relay holds the place, or when there is nothing new), and whether any enabled
- * endpoint exists.
+ * A delivery's job, grouped by its endpoint: pg-boss then runs at most the per-endpoint limit of one
+ * endpoint's jobs at once, across every worker (`groupConcurrency`, src/delivery/worker.ts).
+ */
+export const deliveryJob = (delivery: { id: string; endpoint_id: number; user_id: number }) => ({
+  data: { deliveryId: delivery.id, userId: delivery.user_id } satisfies DeliveryJobData,
+  group: { id: String(delivery.endpoint_id) },
+});
+
+/**
+ * One relay step in one transaction, on `boss`'s pool. Resolves with how many events it read and how many
+ * deliveries it wrote (none when another relay holds the place, or when there is nothing new), and whether
+ * any enabled endpoint exists.
  */
 export function relayEvents(
   boss: Boss,
   batch = RELAY_BATCH,
-): Promise<{ events: number; deliveries: string[]; endpoints: boolean }> {
+): Promise<{ events: number; deliveries: number; endpoints: boolean }> {
   return inTransaction(boss, async (db) => {
     const { rows: checked } = await db.executeSql(SKIP_SQL, []);
-    if (!endpointsRow.parse(checked[0]).endpoints) return { events: 0, deliveries: [], endpoints: false };
+    if (!endpointsRow.parse(checked[0]).endpoints) return { events: 0, deliveries: 0, endpoints: false };
     const { rows } = await db.executeSql(RELAY_SQL, [batch]);
     const { events, deliveries } = relayRow.parse(rows[0]);
-    if (deliveries.length > 0) {
-      await boss.insert(
-        DELIVER_WEBHOOK,
-        deliveries.map((deliveryId) => ({ data: { deliveryId } })),
-        { db },
-      );
-    }
-    return { events, deliveries, endpoints: true };
+    if (deliveries.length > 0) await boss.insert(DELIVER_WEBHOOK, deliveries.map(deliveryJob), { db });
+    return { events, deliveries: deliveries.length, endpoints: true };
   });
 }

@@ -11,7 +11,13 @@ export const endpointRow = z
     url: z.string(),
     events: z.array(z.enum(webhookEventTypes)),
     description: z.string(),
-    enabled: z.boolean().meta({ description: 'False after the endpoint answered 410 Gone, or when disabled' }),
+    enabled: z.boolean().meta({
+      description: 'False when its owner turned it off, after it answered 410 Gone, or after 5 days of failed attempts',
+    }),
+    disabled_reason: z
+      .string()
+      .nullable()
+      .meta({ description: 'Why it is disabled (null while enabled); `PATCH {"enabled": true}` turns it back on' }),
     created_at: timestampColumn,
   })
   .meta({ id: 'WebhookEndpoint' });
@@ -39,5 +45,7 @@ export type Delivery = z.output<typeof deliveryRow>;
 
 /** At most this many endpoints per user. */
 export const MAX_ENDPOINTS_PER_USER = 10;
+/** An endpoint whose every attempt failed for this long is disabled (Svix's rule). */
+export const DISABLE_AFTER_FAILING_SECONDS = 5 * 86_400;
 /** During a rotation, the previous secret signs beside the new one this long. */
 export const ROTATION_OVERLAP_HOURS = 24;

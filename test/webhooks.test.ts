@@ -301,14 +301,19 @@ test('with private networks not allowed, every loopback spelling is refused at r
   }
   await strict.api.post('/tasks', { title: 'to loopback' }, token);
   const rows = await eventually(async () => {
-    const found = await query<{ attempts: number; last_error: string | null }>(
+    const found = await query<{ attempts: number; status: string; last_error: string | null; job_state: string }>(
       strict.databaseUrl,
-      'select attempts, last_error from webhook_deliveries where attempts > 0',
+      `select d.attempts, d.status, d.last_error, j.state as job_state
+       from webhook_deliveries d join pgboss.job j on j.data->>'deliveryId' = d.id::text
+       where d.attempts > 0`,
     );
     return found.length === 2 && found;
   }, 20_000);
-  for (const row of rows)
+  for (const row of rows) {
     t.regex(row.last_error ?? '', /non-public address \((127\.0\.0\.1|::1): loopback \(RFC 1122\)/);
+    // No later attempt can do better: failed at once, for good, not retried for a day.
+    t.like(row, { attempts: 1, status: 'failed', job_state: 'completed' });
+  }
   t.is(receiver.received.length, 0, 'nothing reached the loopback receiver');
 });
 

@@ -2,8 +2,14 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type Received = { path: string; headers: http.IncomingHttpHeaders; body: string; at: number };
-/** What the receiver answers to one request; `hang` never answers. */
-export type Answer = { status?: number; headers?: Record<string, string>; body?: string; hang?: boolean };
+/** What the receiver answers to one request; `hang` never answers, `delayMs` answers that much later. */
+export type Answer = {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string;
+  hang?: boolean;
+  delayMs?: number;
+};
 
 /**
  * A webhook receiver on 127.0.0.1 for tests: records every request, and answers as `answer` says (200 by
@@ -25,8 +31,13 @@ export async function startReceiver(answer: (request: Received, count: number) =
       received.push(entry);
       const reply = answer(entry, received.length);
       if (reply.hang) return;
-      response.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
-      response.end(reply.body ?? 'ok');
+      const send = () => {
+        if (response.destroyed) return;
+        response.writeHead(reply.status ?? 200, { 'content-type': 'text/plain', ...reply.headers });
+        response.end(reply.body ?? 'ok');
+      };
+      if (reply.delayMs) setTimeout(send, reply.delayMs);
+      else send();
     });
   });
   server.on('connection', (socket) => {

@@ -7,8 +7,8 @@ const settings = { secret: 'a-secret-of-at-least-thirty-two-characters', expires
 
 test('a token verified once is still refused when it expires, and a forged one never passes for it', async (t) => {
   const token = signToken({ id: 7, role: 'user', generation: 2 }, settings);
-  t.deepEqual(verifyToken(token, settings), { id: 7, role: 'user', generation: 2 });
-  t.deepEqual(verifyToken(token, settings), { id: 7, role: 'user', generation: 2 }, 'the second time from the cache');
+  t.like(verifyToken(token, settings), { id: 7, role: 'user', generation: 2 });
+  t.like(verifyToken(token, settings), { id: 7, role: 'user', generation: 2 }, 'the second time from the cache');
   // The same claims signed with another key: another text, so checked, and refused.
   const forged = signToken({ id: 7, role: 'admin', generation: 2 }, { ...settings, secret: 'x'.repeat(40) });
   t.throws(() => verifyToken(forged, settings), { instanceOf: AppError, message: 'invalid token' });

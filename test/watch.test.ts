@@ -319,3 +319,57 @@ test('events held back by an older transaction still running arrive, in order, o
     [['created', held.id]],
   );
 });
+
+test('a few accounts cannot take every watch slot: a user with none open can always open one while any is free', async (t) => {
+  const service = await startService({ watchPerUser: 10, watchPerProcess: 25 });
+  t.teardown(() => service.stop());
+  const streams: Awaited<ReturnType<typeof openStream>>[] = [];
+  t.teardown(() => Promise.all(streams.map((stream) => stream.close())));
+  const open = async (token: string) => {
+    const stream = await openStream(`${service.baseUrl}/tasks/events`, token);
+    streams.push(stream);
+    return stream.response.status;
+  };
+  // Alice, Bob and Eve each try ten: together they reach three quarters of the slots (19 of 25), no more.
+  const heavy: Record<string, number[]> = {};
+  for (const name of ['alice', 'bob', 'eve']) {
+    const { token } = await signUp(service.api);
+    heavy[name] = [];
+    for (let i = 0; i < 10; i++) heavy[name].push(await open(token));
+  }
+  const granted = Object.values(heavy)
+    .flat()
+    .filter((status) => status === 200).length;
+  t.deepEqual(heavy.alice, Array(10).fill(200));
+  t.true(granted <= 19, `${granted} granted to three users`);
+  t.true(
+    Object.values(heavy)
+      .flat()
+      .every((status) => status === 200 || status === 429),
+  );
+  // Carol, and then everyone else with none open, each get one, until the process is full.
+  const newcomers: number[] = [];
+  for (let i = granted; i < 25; i++) newcomers.push(await open((await signUp(service.api)).token));
+  t.deepEqual(newcomers, Array(25 - granted).fill(200));
+  // Full: now even a first one waits for a free slot.
+  t.is(await open((await signUp(service.api)).token), 429);
+});
+
+test('an event stream and a wait end at their token’s expiry', async (t) => {
+  const service = await startService({ expiresIn: 3 });
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const issued = Date.now();
+  const stream = await openStream(`${service.baseUrl}/tasks/events`, token);
+  t.is(stream.response.status, 200);
+  const task = (await service.api.post('/tasks', { title: 'pending for an hour' }, token)).body;
+  const wait = await waitFor(service.baseUrl, `/tasks/${task.id}`, token, 60);
+  t.is(wait.status, 200);
+  t.is(wait.body.status, 'pending');
+  t.regex(wait.headers.get('preference-applied') ?? '', /^wait=[0-3]$/);
+  await stream.finished; // the server ends it
+  const endedAfter = Date.now() - issued;
+  t.log(`the stream ended ${endedAfter} ms after the token was issued (it lives 3 s)`);
+  t.true(endedAfter < 5_000);
+  t.is((await service.api.get('/me', token)).status, 401);
+});

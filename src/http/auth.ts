@@ -29,6 +29,7 @@ export async function optionalActor(
   const token = tokenOf(ctx);
   if (token === null) return null;
   const claimed = verifyToken(token, settings);
+  ctx.state.tokenExpiresAt = claimed.expiresAt;
   const user = await actors.read(db, claimed.id);
   if (!user) throw unauthorized('the account of this token no longer exists');
   if (user.token_generation !== claimed.generation) {
@@ -45,6 +46,13 @@ export function requireAuth(db: DatabasePool, settings: TokenSettings, actors: A
     ctx.state.actor = actor;
     await next();
   };
+}
+
+/** When the request's token expires (ms since the epoch): a wait or a stream it opened ends then. */
+export function tokenExpiresAt(ctx: Context): number {
+  const at = ctx.state.tokenExpiresAt as number | undefined;
+  if (at === undefined) throw unauthorized('authentication required');
+  return at;
 }
 
 /**

@@ -4,29 +4,37 @@
 // part of it the page needs: parse the stream, and resume with Last-Event-ID after a cut.
 
 /**
- * Streams `url`'s events to `onEvent({ event, id, data })` until the returned function is called. After a
- * cut it reconnects in 2 s, sending the last id. A 401 ends it (`onUnauthorized`).
+ * Streams `url`'s events to `onEvent({ event, id, data })` until the returned function is called, with the
+ * token `token()` gives at each connection. The server ends a stream when its token expires: then it
+ * reconnects at once, sending the last id, so nothing is missed and nothing shows; after a cut it waits 2 s
+ * first. A 401 ends it (`onUnauthorized`): the token itself is no good any more.
  */
 export function openEvents(url, token, onEvent, onUnauthorized) {
   const controller = new AbortController();
   let lastId = '';
   let stopped = false;
+  let ended = false;
   const run = async () => {
     while (!stopped) {
       try {
-        const headers = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+        const headers = { authorization: `Bearer ${token()}`, accept: 'text/event-stream' };
         if (lastId) headers['last-event-id'] = lastId;
         const response = await fetch(url, { headers, signal: controller.signal });
         if (response.status === 401) {
           onUnauthorized();
           return;
         }
+        const opened = Date.now();
         if (response.ok && response.body) {
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = '';
           for (;;) {
             const { value, done } = await reader.read();
-            if (done) break;
+            if (done) {
+              // The server ended a stream that had run a while (its token's expiry): reconnect now.
+              ended = Date.now() - opened > 1000;
+              break;
+            }
             buffer += value;
             for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
               const fields = {};
@@ -45,7 +53,8 @@ export function openEvents(url, token, onEvent, onUnauthorized) {
       } catch {
         if (stopped) return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      if (!ended) await new Promise((resolve) => setTimeout(resolve, 2000));
+      ended = false;
     }
   };
   run();

@@ -160,7 +160,7 @@ export function Tasks({ me }) {
     if (me.role === 'admin' && userFilter) search.set('user_id', userFilter);
     return openEvents(
       `/tasks/events?${search}`,
-      session.token,
+      () => session.token,
       ({ event, data }) => {
         if (event === 'deleted') remove(data.task_id);
         else

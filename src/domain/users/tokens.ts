@@ -15,8 +15,11 @@ const claims = z.object({
   exp: z.number(),
 });
 
-/** What a verified token says: who, with which role, signed in which of the user's token generations. */
-export type Claims = Actor & { readonly generation: number };
+/**
+ * What a verified token says: who, with which role, signed in which of the user's token generations, and
+ * until when (its `exp`, in milliseconds: a wait or a stream it opened ends then).
+ */
+export type Claims = Actor & { readonly generation: number; readonly expiresAt: number };
 
 // Given a string, jsonwebtoken first tries to parse it as a public key, which throws, on every call; a secret
 // KeyObject skips that. One per settings object, made on first use.
@@ -72,8 +75,9 @@ function verifyAnew(token: string, settings: TokenSettings): { claims: Claims; e
   }
   const parsed = claims.safeParse(payload);
   if (!parsed.success) throw unauthorized('invalid token');
+  const expiresAt = parsed.data.exp * 1000;
   return {
-    claims: { id: Number(parsed.data.sub), role: parsed.data.role, generation: parsed.data.gen },
-    expiresAt: parsed.data.exp * 1000,
+    claims: { id: Number(parsed.data.sub), role: parsed.data.role, generation: parsed.data.gen, expiresAt },
+    expiresAt,
   };
 }

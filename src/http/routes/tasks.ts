@@ -11,7 +11,7 @@ import {
   updateTask,
 } from '../../domain/tasks/tasks.ts';
 import { AppError } from '../../errors.ts';
-import { actorOf, optionalActor, requireAuth } from '../auth.ts';
+import { actorOf, optionalActor, requireAuth, tokenExpiresAt } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
@@ -74,7 +74,7 @@ export function taskRoutes(
     const query = validate(taskEventsQuery, ctx.query);
     assertMaySeeTasksOf(actor, query.user_id);
     if (events.closed) throw new AppError(503, 'unavailable', 'shutting down');
-    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id));
+    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id), tokenExpiresAt(ctx));
   });
 
   router.get('/:id', auth, async (ctx) => {
@@ -86,7 +86,12 @@ export function taskRoutes(
       ctx.body = first;
       return;
     }
-    const seconds = Math.min(wait, MAX_WAIT_SECONDS);
+    // A wait ends at its token's expiry at the latest: the client asks again with a fresh token.
+    const seconds = Math.min(
+      wait,
+      MAX_WAIT_SECONDS,
+      Math.max(0, Math.floor((tokenExpiresAt(ctx) - Date.now()) / 1000)),
+    );
     ctx.set('Preference-Applied', `wait=${seconds}`);
     ctx.set('Vary', 'Prefer');
     if (first.status !== 'pending' || seconds === 0 || events.closed) {

@@ -17,6 +17,8 @@ import type { AppDeps } from '../deps.ts';
 /** The longest `Prefer: wait` honoured: above the default 120 s delay, below common proxy timeouts. */
 export const MAX_WAIT_SECONDS = 130;
 const HEARTBEAT_MS = 15_000;
+/** setTimeout's longest delay (about 24.8 days); a stream whose token lives longer ends then, and reconnects. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const REPLAY_BATCH = 500;
 
 /** `wait=N` of a `Prefer` header (RFC 7240), in seconds; null when absent. */
@@ -29,23 +31,29 @@ export function preferredWait(ctx: Context): number | null {
 }
 
 /**
- * Counts open waits and streams, per user and for the process. Beyond either cap: 429.
+ * Counts open waits and streams, per user and for the process, and shares the process's slots fairly: a
+ * user holds at most `perUser`, and the last quarter of the process's slots is kept for users who have none
+ * open. So a user with none open can always open one while any slot is free, however many a few accounts
+ * hold (together they reach at most three quarters). Beyond: 429 with Retry-After.
  * @returns the release to call when the wait or stream ends (exactly once).
  */
 export function createWatchLimits(limits: { perUser: number; perProcess: number }) {
   const perUser = new Map<number, number>();
+  const shared = limits.perProcess - Math.ceil(limits.perProcess / 4); // what users with some open may fill
   let total = 0;
   return function acquire(ctx: Context, userId: number): () => void {
     const mine = perUser.get(userId) ?? 0;
-    if (mine >= limits.perUser || total >= limits.perProcess) {
+    const refusal =
+      mine >= limits.perUser
+        ? `at most ${limits.perUser} open waits and event streams per user`
+        : total >= limits.perProcess
+          ? 'too many open waits and event streams on this server: retry shortly'
+          : mine > 0 && total >= shared
+            ? 'this server keeps its last open slots for users who have none: close one of yours, or retry shortly'
+            : null;
+    if (refusal) {
       ctx.set('Retry-After', '5');
-      throw new AppError(
-        429,
-        'rate_limited',
-        mine >= limits.perUser
-          ? `at most ${limits.perUser} open waits and event streams per user`
-          : 'too many open waits and event streams on this server: retry shortly',
-      );
+      throw new AppError(429, 'rate_limited', refusal);
     }
     perUser.set(userId, mine + 1);
     total++;
@@ -107,7 +115,8 @@ export async function waitForChange(
 /**
  * GET /tasks/events: the actor's task events as Server-Sent Events (an admin's: everyone's, or one
  * user's with ?user_id=). With Last-Event-ID, the events since that one are replayed from the table
- * first, so a reconnect misses nothing; live events follow in the same order, each exactly once.
+ * first, so a reconnect misses nothing; live events follow in the same order, each exactly once. It ends
+ * at `expiresAt`, its token's expiry.
  */
 export async function streamEvents(
   ctx: Context,
@@ -115,6 +124,7 @@ export async function streamEvents(
   actor: Actor,
   userId: number | undefined,
   release: () => void,
+  expiresAt: number,
 ): Promise<void> {
   const lastEventId = ctx.get('Last-Event-ID');
   const resumeFrom = lastEventId === '' ? null : parseCursor(lastEventId);
@@ -153,11 +163,15 @@ export async function streamEvents(
     if (ended) return;
     ended = true;
     clearInterval(heartbeat);
+    clearTimeout(expiry);
     unwatch();
     release();
     stream.end();
   };
   const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
+  // The stream is only as good as its token: it ends at the token's expiry (the client reconnects with a
+  // fresh one and Last-Event-ID, missing nothing).
+  const expiry = setTimeout(end, Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMER_MS));
   ctx.res.once('close', end); // the response's close: the client went away, or it ended
   try {
     unwatch = await deps.events.watch({

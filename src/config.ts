@@ -82,7 +82,7 @@ const schema = z.object({
   /** Attempts running at once to one endpoint, across every worker process. */
   WEBHOOK_DELIVERY_PER_ENDPOINT: int(1, 100).default(2),
   /** Connections of a worker's pool for webhook deliveries (apart from the completions' pool). */
-  WEBHOOK_POOL_SIZE: int(1, 100).default(2),
+  WEBHOOK_POOL_SIZE: int(1, 100).default(1),
 });
 
 export type Config = Readonly<z.output<typeof schema>>;

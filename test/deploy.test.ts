@@ -152,7 +152,8 @@ test('the Procfile: release once, then 1 web + 1 worker within budget under load
   t.log(`peak connections by role under load: ${JSON.stringify(peak)}`);
   t.true((peak['task-manager-migrate'] ?? 0) <= 1, 'release: 1');
   t.true((peak['task-manager-web'] ?? 0) <= 7, 'web: 7 (DATABASE_POOL_SIZE and the events listener)');
-  t.true((peak['task-manager-worker'] ?? 0) <= 3, 'worker: 3 (WORKER_POOL_SIZE)');
+  t.true((peak['task-manager-worker'] ?? 0) <= 3, 'worker: 3 (WORKER_POOL_SIZE and the wake timer)');
+  t.true((peak['task-manager-deliveries'] ?? 0) <= 1, "the worker's deliveries: 1 (WEBHOOK_POOL_SIZE)");
   const sum = Object.values(peak).reduce((a, b) => a + b, 0);
   t.true(sum + 1 <= 20, `the formation with one psql session: ${sum + 1} of 20`);
 

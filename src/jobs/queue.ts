@@ -1,5 +1,6 @@
 import { PgBoss } from 'pg-boss';
 import type { DatabasePool } from 'slonik';
+import { withApplicationName } from '../db/applicationName.ts';
 import { bossDb } from '../db/bossDb.ts';
 import { type Boss, COMPLETE_TASK, DELIVER_WEBHOOK, DELIVER_WEBHOOK_FAILED } from '../db/queues.ts';
 import type { Logger } from '../log.ts';
@@ -110,4 +111,5 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
  * It works no queue through pg-boss's `work` (src/delivery/worker.ts fetches) and runs no maintenance.
  */
 export const startDeliveryBoss = (options: Omit<Options, 'role' | 'api'>) =>
-  startBoss({ ...options, role: 'deliveries' });
+  // Its connections carry a name of their own (a name in the URL wins over pg's option).
+  startBoss({ ...options, url: withApplicationName(options.url, 'task-manager-deliveries'), role: 'deliveries' });

@@ -106,6 +106,7 @@ export function Webhooks() {
             <div class="row"><strong>${endpoint.url}</strong>
               <span class=${`status ${endpoint.enabled ? 'succeeded' : 'failed'}`}>${endpoint.enabled ? 'Enabled' : 'Disabled'}</span></div>
             <div class="muted">${endpoint.events.join(', ')}, since ${formatTime(endpoint.created_at)}</div>
+            ${endpoint.disabled_reason && html`<div class="muted">Disabled: ${endpoint.disabled_reason}</div>`}
             <div class="row">
               <button aria-expanded=${open === endpoint.id} onClick=${() => setOpen(open === endpoint.id ? null : endpoint.id)}>Deliveries</button>
               <button onClick=${() => setEnabled(endpoint, !endpoint.enabled)}>${endpoint.enabled ? 'Disable' : 'Enable'}</button>

@@ -104,10 +104,10 @@ async function seeded(receiver: Receiver | null, hanging: Receiver | null = null
   }
   const tasks = await client.query<{ id: string; job_id: string; due_at: Date }>(
     `insert into tasks (user_id, title, job_id, due_at)
-     select (select min(id) from users) + n % $5, 'deliver ' || n, gen_random_uuid(),
+     select (select min(id) from users) + n % $2, 'deliver ' || n, gen_random_uuid(),
             now() + make_interval(secs => $3) + (n * $4 / $1) * interval '1 millisecond'
      from generate_series(1, $1) n returning id, job_id, due_at`,
-    [total, USERS, DUE_IN_SECONDS, SPREAD_MS, USERS + (hanging ? 1 : 0)],
+    [total, USERS + (hanging ? 1 : 0), DUE_IN_SECONDS, SPREAD_MS],
   );
   await client.end();
   const boss = await startBoss({ url: database.url, log, role: 'migrate', poolSize: 2 });

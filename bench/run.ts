@@ -63,6 +63,12 @@ const deliveries = await readReport<{
   p50Ms: number;
   p99Ms: number;
   lost: number;
+  drainRatioWithBusyNeighbour: number;
+  healthyAloneP50Ms: number;
+  healthyAloneP99Ms: number;
+  healthyBesideP50Ms: number;
+  healthyBesideP99Ms: number;
+  healthyLost: number;
   createsWithoutEndpoint: number;
   createsWithEndpoint: number;
 }>('deliveries');
@@ -190,6 +196,18 @@ const lines: Line[] = [
     value: fixed(deliveries.drainWithEndpoints / deliveries.drainWithoutEndpoints),
     goal: '',
     met: null,
+  },
+  {
+    figure: 'drain beside a neighbour whose 10 endpoints hang 30 s / without endpoints (completions/s)',
+    value: fixed(deliveries.drainRatioWithBusyNeighbour),
+    goal: '≥ 0.9',
+    met: deliveries.drainRatioWithBusyNeighbour >= 0.9,
+  },
+  {
+    figure: "noisy neighbour: a healthy user's delivery p50 / p99 ms, alone; beside one whose endpoints hang",
+    value: `${fixed(deliveries.healthyAloneP50Ms, 0)} / ${fixed(deliveries.healthyAloneP99Ms, 0)}; ${fixed(deliveries.healthyBesideP50Ms, 0)} / ${fixed(deliveries.healthyBesideP99Ms, 0)}`,
+    goal: 'beside: p99 < 2000, none lost',
+    met: deliveries.healthyBesideP99Ms < 2000 && deliveries.healthyLost === 0,
   },
   {
     figure: 'POST /tasks/s, a user with one endpoint / with none (worker relaying)',

@@ -3,6 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import test from 'ava';
 import { createRouters } from '../src/http/app.ts';
+import { query } from './helpers/db.ts';
 import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
 import { openStream } from './helpers/sse.ts';
 
@@ -42,6 +43,35 @@ test('the document lists exactly the routes the Koa routers serve', (t) => {
   }
   t.deepEqual([...served].sort(), [...documented].sort());
   t.true(served.size >= 15, `${served.size} routes`);
+});
+
+test("each operation's security says what its route's auth lets in: a login token, or a key with the scope", (t) => {
+  let checked = 0;
+  for (const router of createRouters(service.deps)) {
+    for (const layer of router.stack) {
+      const auth = layer.stack.find((middleware) => 'access' in middleware) as { access: string } | undefined;
+      for (const method of layer.methods) {
+        if (method === 'HEAD') continue;
+        const operation = document.paths[String(layer.path).replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()];
+        const where = `${method} ${layer.path}`;
+        const security = operation?.security ?? [];
+        if (!auth) {
+          t.false(
+            security.some((entry: object) => 'apiKey' in entry),
+            `${where}: no key`,
+          );
+          continue;
+        }
+        const expected =
+          auth.access === 'login'
+            ? [{ bearer: [] }]
+            : [{ bearer: [] }, { apiKey: auth.access === 'any' ? [] : [auth.access] }];
+        t.deepEqual(security, expected, where);
+        checked++;
+      }
+    }
+  }
+  t.true(checked >= 25, `${checked} operations`);
 });
 
 /** The schema the document gives for this answer; throws when the answer is not documented at all. */
@@ -130,6 +160,33 @@ test('real answers of every route, successes and errors, match the document', as
   check('/users/{id}', 'DELETE', await api.delete(`/users/${again.user.id}`, admin.token));
   check('/users/{id}', 'DELETE', await api.delete(`/users/${again.user.id}`, admin.token));
   check('/me', 'DELETE', await body('DELETE', '/me', { password: 'password123' }, (await signUp(api)).token));
+
+  // An admin for the admin routes of keys (the first one left above): made one by SQL, as an operator would.
+  const keyAdmin = await signUp(api);
+  await query(service.databaseUrl, `update users set role = 'admin' where id = $1`, [keyAdmin.user.id]);
+  const adminToken = keyAdmin.token;
+  const key = await api.post('/me/api-keys', { name: 'docs', scopes: ['tasks:read'] }, token);
+  check('/me/api-keys', 'POST', key);
+  check('/me/api-keys', 'POST', await api.post('/me/api-keys', { name: 'x', scopes: ['nope'] }, token));
+  check('/me/api-keys', 'GET', await api.get('/me/api-keys', token));
+  check('/me/api-keys', 'GET', await api.get('/me/api-keys', key.body.key));
+  check('/tasks', 'POST', await api.post('/tasks', { title: 'by a read key' }, key.body.key));
+  check('/users/{id}/api-keys', 'GET', await api.get(`/users/${key.body.id}/api-keys`, token));
+  const { user: keyOwner } = await api.get('/me', token).then((reply) => ({ user: reply.body }));
+  check('/users/{id}/api-keys', 'GET', await api.get(`/users/${keyOwner.id}/api-keys`, adminToken));
+  check(
+    '/users/{id}/api-keys/{key_id}',
+    'DELETE',
+    await api.delete(`/users/${keyOwner.id}/api-keys/999999`, adminToken),
+  );
+  check('/me/api-keys/{key_id}', 'DELETE', await api.delete(`/me/api-keys/${key.body.id}`, token));
+  check('/me/api-keys/{key_id}', 'DELETE', await api.delete(`/me/api-keys/${key.body.id}`, token));
+  const spareKey = await api.post('/me/api-keys', { name: 'spare', scopes: ['tasks:read'] }, token);
+  check(
+    '/users/{id}/api-keys/{key_id}',
+    'DELETE',
+    await api.delete(`/users/${keyOwner.id}/api-keys/${spareKey.body.id}`, adminToken),
+  );
 
   const hook = await api.post('/webhooks', { url: 'http://127.0.0.1:9/hook', events: ['task.deleted'] }, token);
   check('/webhooks', 'POST', hook);

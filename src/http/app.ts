@@ -5,10 +5,12 @@ import Router from '@koa/router';
 import helmet from 'helmet';
 import Koa from 'koa';
 import { AppError } from '../errors.ts';
+import { createAuth } from './auth.ts';
 import type { AppDeps } from './deps.ts';
 import { errorMiddleware } from './errorMiddleware.ts';
 import { createAuthLimiter } from './rateLimit.ts';
 import { accountRoutes } from './routes/accounts.ts';
+import { apiKeyRoutes } from './routes/apiKeys.ts';
 import { appRoutes } from './routes/app.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -115,15 +117,17 @@ function helmetHeaders(): [string, string][] {
 /** Every router of the API: `createApp` serves them, and a test holds the OpenAPI document to them. */
 export function createRouters(deps: AppDeps): Router[] {
   const limiter = createAuthLimiter(deps.db, deps.rateLimit);
+  const auth = createAuth({ ...deps, limiter });
   return [
     healthRoutes(deps),
     metricsRoutes(deps),
     docsRoutes(),
-    accountRoutes({ ...deps, limiter }),
-    userRoutes({ ...deps, limiter }),
-    taskRoutes(deps),
-    webhookRoutes(deps),
-    queueRoutes(deps),
+    accountRoutes({ ...deps, limiter, auth }),
+    apiKeyRoutes({ ...deps, limiter, auth }),
+    userRoutes({ ...deps, limiter, auth }),
+    taskRoutes({ ...deps, auth }),
+    webhookRoutes({ ...deps, auth }),
+    queueRoutes({ ...deps, auth }),
     appRoutes(),
   ];
 }

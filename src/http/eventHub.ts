@@ -3,11 +3,13 @@ import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
 import { currentCursor, type EventCursor, isAfter, readEvents, type TaskEvent } from '../domain/tasks/events.ts';
 import type { Logger } from '../log.ts';
-import { type ActorCache, createActorCache } from './actorCache.ts';
+import { type ActorCache, createActorCache, createKeyCache, type KeyCache } from './actorCache.ts';
 
 export type Watcher = {
   /** Who watches: their watch ends when their tokens are revoked, their role changes or their account goes. */
   readonly actorId: number;
+  /** The API key it was opened with, if any: the watch ends when the key is revoked. */
+  readonly keyId?: number | undefined;
   /** One user's events, or everyone's (null: an admin's stream). */
   readonly userId: number | null;
   /** Events in order, once no older transaction can still add one in front (what streams need). */
@@ -34,6 +36,8 @@ export type EventHub = {
   watch(watcher: Watcher): Promise<() => void>;
   /** The per-request user read, cached while this hub's LISTEN connection is up (see actorCache.ts). */
   readonly actors: ActorCache;
+  /** The per-request API key read, likewise. */
+  readonly keys: KeyCache;
   readonly closed: boolean;
   close(): Promise<void>;
 };
@@ -57,6 +61,7 @@ export async function startEventHub({
 }): Promise<EventHub> {
   const watchers = new Set<Watcher>();
   const actors = createActorCache();
+  const keys = createKeyCache();
   let cursor: EventCursor | null = null; // where the hub has read up to; null while nobody watches
   let starting: Promise<void> | null = null;
   let expected: EventCursor | null = null; // the newest event a notification announced
@@ -106,7 +111,15 @@ export async function startEventHub({
           id?: number;
           changed?: [number, string][];
           revoked?: number[];
+          keys?: number[];
         };
+        if (announced.keys) {
+          keys.forget(announced.keys); // before the watchers check their key again
+          const revoked = new Set(announced.keys);
+          for (const watcher of watchers)
+            if (watcher.keyId !== undefined && revoked.has(watcher.keyId)) watcher.onRevoked();
+          return;
+        }
         if (announced.revoked) {
           actors.forget(announced.revoked); // before the watchers check their actor again
           const revoked = new Set(announced.revoked);
@@ -123,7 +136,10 @@ export async function startEventHub({
       }
       void pump();
     },
-    onConnectionChange: (up) => actors.setListening(up),
+    onConnectionChange(up) {
+      actors.setListening(up);
+      keys.setListening(up);
+    },
     async onReconnect() {
       await pump(); // what happened while it was away
       for (const watcher of watchers) watcher.onResync();
@@ -154,6 +170,7 @@ export async function startEventHub({
       };
     },
     actors,
+    keys,
     get closed() {
       return closed;
     },

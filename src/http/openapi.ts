@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
+import { apiKeyRow } from '../domain/apiKeys/apiKey.ts';
 import { queueOverviewRow } from '../domain/tasks/overview.ts';
 import { taskRow } from '../domain/tasks/task.ts';
 import { userRow } from '../domain/users/user.ts';
 import { deliveryRow, endpointRow } from '../domain/webhooks/webhook.ts';
+import type { Access } from './auth.ts';
 import { MAX_WAIT_SECONDS } from './routes/watch.ts';
 import {
   changePasswordBody,
+  createApiKeyBody,
   createTaskBody,
   createWebhookBody,
   deleteAccountBody,
@@ -27,7 +30,7 @@ import {
 const ERRORS = {
   400: ['Invalid input: the details name each bad field', ['invalid_json', 'validation_failed']],
   401: ['No token, a bad, expired or revoked one, one whose account is gone, or a wrong password', ['unauthorized']],
-  403: ['Not allowed for this account', ['forbidden']],
+  403: ['Not allowed for this account, or an API key without the scope needed', ['forbidden', 'insufficient_scope']],
   404: ["No such task, user, endpoint or delivery, or someone else's (never a 403)", ['not_found']],
   409: [
     'A conflict: an account with this email exists, a completed task cannot be rescheduled, the last admin cannot be removed, 10 webhook endpoints exist, or the delivery has not failed',
@@ -59,7 +62,14 @@ function errors(...statuses: (keyof typeof ERRORS)[]): ZodOpenApiResponsesObject
 const json = (schema: z.ZodType, example?: unknown) => ({
   'application/json': { schema, ...(example !== undefined && { example }) },
 });
-const authenticated = { security: [{ bearer: [] }] };
+/**
+ * Who may call an operation, as the route's auth middleware says (test/openapi.test.ts holds the two
+ * equal): a login token, or an API key with the scope (`apiKey`'s list names it); `any` key; or a login
+ * token only.
+ */
+const access = (needed: Access) => ({
+  security: needed === 'login' ? [{ bearer: [] }] : [{ bearer: [] }, { apiKey: needed === 'any' ? [] : [needed] }],
+});
 const taskExample = {
   id: 1,
   user_id: 1,
@@ -77,6 +87,9 @@ const endpointId = z.object({
   id: z.string().meta({ description: 'The webhook endpoint id (a positive integer)', example: '1' }),
 });
 const userId = z.object({ id: z.string().meta({ description: 'The user id (a positive integer)', example: '1' }) });
+const apiKeyId = z.object({
+  key_id: z.string().meta({ description: 'The API key id (a positive integer)', example: '1' }),
+});
 
 const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
   '/register': {
@@ -112,7 +125,7 @@ client address (RATE_LIMIT_AUTH_PER_MINUTE).`,
     get: {
       tags: ['accounts'],
       summary: 'Who the token belongs to',
-      ...authenticated,
+      ...access('any'),
       responses: { 200: { description: 'The account', content: json(userRow) }, ...errors(401, 503) },
     },
     delete: {
@@ -121,7 +134,7 @@ client address (RATE_LIMIT_AUTH_PER_MINUTE).`,
       description: `With your password. The account, its tasks (their jobs removed) and idempotency keys go in one
 transaction; its tokens are refused at once. The last admin cannot leave (409). A wrong password is a 401 and
 counts as a failed login of the account.`,
-      ...authenticated,
+      ...access('login'),
       requestBody: { content: json(deleteAccountBody, { password: 'securepassword123' }) },
       responses: { 204: { description: 'Deleted' }, ...errors(400, 401, 409, 413, 415, 429, 503) },
     },
@@ -132,7 +145,7 @@ counts as a failed login of the account.`,
       summary: 'Change your password',
       description: `Every token issued before, this one included, is refused from then on: log in again with the
 new password. A wrong current password is a 401 and counts as a failed login of the account.`,
-      ...authenticated,
+      ...access('login'),
       requestBody: {
         content: json(changePasswordBody, { current_password: 'securepassword123', new_password: 'another secret 42' }),
       },
@@ -145,15 +158,79 @@ new password. A wrong current password is a 401 and counts as a failed login of 
       summary: 'Log out everywhere',
       description: `Every token of this user issued before, on any device, is refused from then on; open event
 streams and waits end. A token issued after works.`,
-      ...authenticated,
+      ...access('login'),
       responses: { 204: { description: 'Logged out' }, ...errors(401, 503) },
+    },
+  },
+  '/me/api-keys': {
+    post: {
+      tags: ['api keys'],
+      summary: 'Make an API key for a script (shown once)',
+      description: `\`key\` (\`tm_\` + 43 random base62 characters + a 6-character checksum) is in this answer only:
+only its hash is stored. It acts as you, with your current role, within its \`scopes\`; send it as a token is
+sent. At most 20 keys per user (409). Without \`expires_in_days\` it does not expire. Logout and password
+changes do not end keys (revoke them here); deleting the account does. Counts like a password check
+(RATE_LIMIT_AUTH_PER_MINUTE per address).`,
+      ...access('login'),
+      requestBody: {
+        content: json(createApiKeyBody, {
+          name: 'CI deploys',
+          scopes: ['tasks:read', 'tasks:write'],
+          expires_in_days: 90,
+        }),
+      },
+      responses: {
+        201: {
+          description: 'The key, with `key` (the only time it is shown)',
+          headers: z.object({
+            location: z.string().meta({ description: '/me/api-keys/{key_id}', example: '/me/api-keys/1' }),
+          }),
+          content: json(
+            apiKeyRow.extend({ key: z.string().meta({ description: 'The key: store it now, it is not shown again' }) }),
+          ),
+        },
+        ...errors(400, 401, 409, 413, 415, 429, 503),
+      },
+    },
+    get: {
+      tags: ['api keys'],
+      summary: 'Your API keys, newest first (never the keys themselves)',
+      ...access('login'),
+      responses: { 200: { description: 'The keys', content: json(z.array(apiKeyRow)) }, ...errors(401, 503) },
+    },
+  },
+  '/me/api-keys/{key_id}': {
+    delete: {
+      tags: ['api keys'],
+      summary: 'Revoke one of your API keys: refused at once, in every process',
+      ...access('login'),
+      requestParams: { path: apiKeyId },
+      responses: { 204: { description: 'Revoked' }, ...errors(401, 404, 503) },
+    },
+  },
+  '/users/{id}/api-keys': {
+    get: {
+      tags: ['users'],
+      summary: "A user's API keys (admins)",
+      ...access('login'),
+      requestParams: { path: userId },
+      responses: { 200: { description: 'The keys', content: json(z.array(apiKeyRow)) }, ...errors(401, 403, 404, 503) },
+    },
+  },
+  '/users/{id}/api-keys/{key_id}': {
+    delete: {
+      tags: ['users'],
+      summary: "Revoke a user's API key (admins)",
+      ...access('login'),
+      requestParams: { path: userId.extend(apiKeyId.shape) },
+      responses: { 204: { description: 'Revoked' }, ...errors(401, 403, 404, 503) },
     },
   },
   '/users': {
     get: {
       tags: ['users'],
       summary: 'List users, newest first (admins)',
-      ...authenticated,
+      ...access('login'),
       requestParams: { query: listUsersQuery },
       responses: {
         200: {
@@ -174,7 +251,7 @@ streams and waits end. A token issued after works.`,
     get: {
       tags: ['users'],
       summary: 'Read a user (admins)',
-      ...authenticated,
+      ...access('login'),
       requestParams: { path: userId },
       responses: { 200: { description: 'The user', content: json(userRow) }, ...errors(401, 403, 404, 503) },
     },
@@ -182,7 +259,7 @@ streams and waits end. A token issued after works.`,
       tags: ['users'],
       summary: "Change a user's role (admins)",
       description: 'The role applies at once, to tokens already issued too. Demoting the last admin is a 409.',
-      ...authenticated,
+      ...access('login'),
       requestParams: { path: userId },
       requestBody: { content: json(updateUserBody, { role: 'admin' }) },
       responses: {
@@ -194,7 +271,7 @@ streams and waits end. A token issued after works.`,
       tags: ['users'],
       summary: 'Delete a user (admins)',
       description: 'As DELETE /me, without the password. Deleting the last admin is a 409.',
-      ...authenticated,
+      ...access('login'),
       requestParams: { path: userId },
       responses: { 204: { description: 'Deleted' }, ...errors(401, 403, 404, 409, 503) },
     },
@@ -208,7 +285,7 @@ streams and waits end. A token issued after works.`,
 once is a 400. The task and its completion job are written in one transaction. With \`Idempotency-Key\`, a
 retry with the same key and body (due time included) gets the first answer and creates nothing (keys last 24
 hours).`,
-      ...authenticated,
+      ...access('tasks:write'),
       requestParams: {
         header: z.object({
           'idempotency-key': z
@@ -239,7 +316,7 @@ hours).`,
       description: `An admin lists everyone's tasks (\`user_id\` filters); others their own. \`sort=due\` lists
 soonest due first, ties by id. Pages are keyset pages: follow the \`Link\` header; tasks added or deleted
 meanwhile never shift a page.`,
-      ...authenticated,
+      ...access('tasks:read'),
       requestParams: { query: listTasksQuery },
       responses: {
         200: {
@@ -264,7 +341,7 @@ meanwhile never shift a page.`,
 \`id: <tx>-<n>\`, \`event: created|rescheduled|completed|deleted\`, \`data: {"type","task_id","user_id","at"}\`, and a
 \`: heartbeat\` comment every 15 s. Reconnect with \`Last-Event-ID\` to replay what was missed (kept 24 hours).
 Browsers: use a fetch-based client that can send the Authorization header.`,
-      ...authenticated,
+      ...access('tasks:read'),
       requestParams: {
         query: taskEventsQuery,
         header: z.object({
@@ -292,7 +369,7 @@ Browsers: use a fetch-based client that can send the Authorization header.`,
       summary: 'Read a task, or wait for it to complete',
       description: `With \`Prefer: wait=N\` (RFC 7240, N capped at ${MAX_WAIT_SECONDS}), a pending task's answer
 waits until it completes (200), is deleted (404), or N seconds pass (200, pending).`,
-      ...authenticated,
+      ...access('tasks:read'),
       requestParams: {
         path: taskId,
         header: z.object({ prefer: z.string().optional().meta({ example: 'wait=130' }) }),
@@ -314,7 +391,7 @@ waits until it completes (200), is deleted (404), or N seconds pass (200, pendin
       description: `Completing by hand cancels its job in the same transaction. \`due_at\` or \`delay_seconds\`
 (counted from now) reschedules a pending task: its old job is deleted and a new one written in the same
 transaction, so it completes at the new time only; rescheduling a completed task is a 409.`,
-      ...authenticated,
+      ...access('tasks:write'),
       requestParams: { path: taskId },
       requestBody: { content: json(updateTaskBody, { delay_seconds: 60 }) },
       responses: {
@@ -325,7 +402,7 @@ transaction, so it completes at the new time only; rescheduling a completed task
     delete: {
       tags: ['tasks'],
       summary: 'Delete a task and its pending job',
-      ...authenticated,
+      ...access('tasks:write'),
       requestParams: { path: taskId },
       responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 503) },
     },
@@ -339,7 +416,7 @@ Webhooks scheme (headers \`webhook-id\`, \`webhook-timestamp\`, \`webhook-signat
 backoff for at least 24 hours until it gets a 2xx within 10 s. The answer holds the signing \`secret\`: it is
 shown only here and by rotate-secret. At most 10 endpoints per user. The URL must be http(s) (https only in
 production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to public addresses only.`,
-      ...authenticated,
+      ...access('webhooks:write'),
       requestBody: {
         content: json(createWebhookBody, { url: 'https://example.com/hooks/tasks', events: ['task.completed'] }),
       },
@@ -355,7 +432,7 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
     get: {
       tags: ['webhooks'],
       summary: 'Your webhook endpoints, newest first',
-      ...authenticated,
+      ...access('webhooks:read'),
       responses: { 200: { description: 'The endpoints', content: json(z.array(endpointRow)) }, ...errors(401, 503) },
     },
   },
@@ -363,14 +440,14 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
     get: {
       tags: ['webhooks'],
       summary: 'Read a webhook endpoint',
-      ...authenticated,
+      ...access('webhooks:read'),
       requestParams: { path: endpointId },
       responses: { 200: { description: 'The endpoint', content: json(endpointRow) }, ...errors(401, 404, 503) },
     },
     patch: {
       tags: ['webhooks'],
       summary: 'Change a webhook endpoint, or turn it off and on',
-      ...authenticated,
+      ...access('webhooks:write'),
       requestParams: { path: endpointId },
       requestBody: { content: json(updateWebhookBody, { enabled: true }) },
       responses: {
@@ -381,7 +458,7 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
     delete: {
       tags: ['webhooks'],
       summary: 'Delete a webhook endpoint; its pending deliveries are not made',
-      ...authenticated,
+      ...access('webhooks:write'),
       requestParams: { path: endpointId },
       responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 503) },
     },
@@ -391,7 +468,7 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
       tags: ['webhooks'],
       summary: 'A new signing secret',
       description: 'The old secret keeps signing beside the new one for 24 hours (both signatures are sent).',
-      ...authenticated,
+      ...access('webhooks:write'),
       requestParams: { path: endpointId },
       responses: {
         200: { description: 'The new secret', content: json(z.object({ secret: z.string() })) },
@@ -404,7 +481,7 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
       tags: ['webhooks'],
       summary: "An endpoint's deliveries, newest first",
       description: 'What was sent, what came back (the first kilobyte), what comes next. Kept 7 days.',
-      ...authenticated,
+      ...access('webhooks:read'),
       requestParams: { path: endpointId, query: listDeliveriesQuery },
       responses: {
         200: {
@@ -426,7 +503,7 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
       tags: ['webhooks'],
       summary: 'Send a failed delivery again',
       description: 'A new series of attempts under the same webhook-id. Only a failed delivery: otherwise 409.',
-      ...authenticated,
+      ...access('webhooks:write'),
       requestParams: {
         path: endpointId.extend({ delivery_id: z.string().meta({ description: 'The delivery id (a UUID)' }) }),
       },
@@ -517,7 +594,7 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
     get: {
       tags: ['users'],
       summary: 'The queue at a glance (admins)',
-      ...authenticated,
+      ...access('tasks:read'),
       responses: { 200: { description: 'The counts', content: json(queueOverviewRow) }, ...errors(401, 403, 503) },
     },
   },
@@ -541,6 +618,16 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
   },
 };
 
+// Every operation a key with a scope may call can answer 403 insufficient_scope, to a key without it.
+for (const item of Object.values(operations)) {
+  for (const operation of Object.values(item)) {
+    const scoped = operation.security?.some((entry) => (entry.apiKey?.length ?? 0) > 0);
+    if (scoped && operation.responses && !('403' in operation.responses)) {
+      Object.assign(operation.responses, { 403: errors(403)['403'] });
+    }
+  }
+}
+
 /** The OpenAPI 3.1 document of the API, generated from the schemas that validate requests and shape responses. */
 export function createOpenApiDocument() {
   return createDocument({
@@ -559,6 +646,13 @@ Register, log in, and send the token as \`Authorization: Bearer <token>\`.`,
           scheme: 'bearer',
           bearerFormat: 'JWT',
           description: 'The token from POST /login. The `Bearer ` prefix is optional: the bare token works too.',
+        },
+        apiKey: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description:
+            'An API key from POST /me/api-keys (`tm_...`), sent like a token: `Authorization: Bearer tm_...` (the prefix is optional). Each operation names the scope it needs; the account routes and /users take a login token only.',
         },
       },
     },

@@ -22,6 +22,13 @@ export type AuthLimiter = {
   loginSucceeded(ctx: Context, email: string): Promise<void>;
   /** Forgets the account's failure counts, from every address (its account was deleted). */
   forgetAccount(email: string): Promise<void>;
+  /**
+   * @throws AppError 429 while this address is locked for API keys (it sent too many that failed). Read in
+   * memory, so a good key costs no query: each process learns of a lock at its own next failure from it.
+   */
+  assertKeysAllowed(ctx: Context): void;
+  /** An API key from this address failed (unknown, revoked or expired): counted as a failed login is. */
+  keyFailed(ctx: Context): Promise<void>;
 };
 
 const FAILURE_WINDOW_SECONDS = 15 * 60;
@@ -68,6 +75,13 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
     points: settings.loginFailures * 10,
     duration: ACCOUNT_WINDOW_SECONDS,
   });
+  const keyFailures = new RateLimiterPostgres({
+    ...store,
+    keyPrefix: 'failkey',
+    points: settings.loginFailures,
+    duration: FAILURE_WINDOW_SECONDS,
+  });
+  const lockedForKeys = new Map<string, number>(); // address → until (ms), as this process last learned it
   // Emails can be long and carry anything: the key holds a digest (the store's keys are at most 255 characters).
   const accountKey = (email: string) => createHash('sha256').update(normalizeEmail(email)).digest('base64url');
 
@@ -110,6 +124,24 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
     },
     async loginSucceeded(ctx, email) {
       await accountAtAddress.delete(`${accountKey(email)}:${ctx.ip}`);
+    },
+    assertKeysAllowed(ctx) {
+      const until = lockedForKeys.get(ctx.ip) ?? 0;
+      if (until > Date.now()) {
+        throw tooMany(
+          ctx,
+          until - Date.now(),
+          'too many failed API keys from this address: retry after Retry-After seconds',
+        );
+      }
+      lockedForKeys.delete(ctx.ip);
+    },
+    async keyFailed(ctx) {
+      const result = await keyFailures.penalty(ctx.ip);
+      if (result.consumedPoints >= settings.loginFailures) {
+        if (lockedForKeys.size >= 10_000) lockedForKeys.delete(lockedForKeys.keys().next().value as string);
+        lockedForKeys.set(ctx.ip, Date.now() + result.msBeforeNext);
+      }
     },
     async forgetAccount(email) {
       const key = accountKey(email);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiKeyScopes } from '../domain/apiKeys/apiKey.ts';
 import { parseListCursor, taskSorts } from '../domain/tasks/listCursor.ts';
 import { type Due, taskStatuses } from '../domain/tasks/task.ts';
 import { MAX_PASSWORD_BYTES } from '../domain/users/accounts.ts';
@@ -240,12 +241,36 @@ export const tokenResponse = z
   .meta({ id: 'Token' });
 export type TokenResponse = z.output<typeof tokenResponse>;
 
+export const createApiKeyBody = z
+  .strictObject({
+    name: z
+      .string()
+      .trim()
+      .min(1, 'must not be empty')
+      .max(100, 'must be at most 100 characters')
+      .meta({ description: 'What it is for: 1 to 100 characters', example: 'CI deploys' }),
+    scopes: z
+      .array(z.enum(apiKeyScopes))
+      .min(1, 'must name at least one scope')
+      .refine((scopes) => new Set(scopes).size === scopes.length, 'must not repeat a scope')
+      .meta({ description: 'What the key may do', example: ['tasks:read', 'tasks:write'] }),
+    expires_in_days: z
+      .number({ message: 'must be a whole number of days' })
+      .int({ message: 'must be a whole number of days' })
+      .min(1)
+      .max(3650)
+      .optional()
+      .meta({ description: '1 to 3650; without it, the key does not expire', example: 90 }),
+  })
+  .meta({ id: 'CreateApiKeyRequest' });
+
 export const errorCodes = [
   'invalid_json',
   'validation_failed',
   'bad_request',
   'unauthorized',
   'forbidden',
+  'insufficient_scope',
   'not_found',
   'method_not_allowed',
   'request_timeout',

@@ -6,12 +6,14 @@ import net, { type AddressInfo } from 'node:net';
  *   would be retransmitted. New connections are accepted and hang.
  * - `heal()`: everything that waited flows again.
  * - `cut()`: an outage. Every connection is reset and new ones are refused.
- * `port` may be given to listen on a port chosen earlier (a database that comes up late).
+ * `port` may be given to listen on a port chosen earlier (a database that comes up late). `sent` counts the
+ * bytes clients sent on to Postgres.
  */
 export async function tcpProxy(target: URL, port = 0) {
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   const waiting = new Set<net.Socket>();
   let blocked = false;
+  let sent = 0; // bytes clients sent on to Postgres: a request that sent none made no query
 
   const link = (client: net.Socket) => {
     const upstream = net.connect(Number(target.port || 5432), target.hostname);
@@ -23,6 +25,9 @@ export async function tcpProxy(target: URL, port = 0) {
       client.destroy();
     });
     client.on('close', () => upstream.destroy());
+    client.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+    });
     if (!blocked) client.pipe(upstream).pipe(client);
   };
   const server = net.createServer((client) => {
@@ -43,6 +48,10 @@ export async function tcpProxy(target: URL, port = 0) {
 
   return {
     url: url.toString(),
+    /** How many bytes clients have sent on to Postgres so far. */
+    get sent() {
+      return sent;
+    },
     blackhole() {
       blocked = true;
       for (const { client, upstream } of pairs) {

@@ -10,7 +10,7 @@ import { startEventHub } from '../../src/http/eventHub.ts';
 import { createHttpServer } from '../../src/http/server.ts';
 import { startBoss } from '../../src/jobs/queue.ts';
 import { startWorker, workerSettings } from '../../src/jobs/worker.ts';
-import { createLogger } from '../../src/log.ts';
+import { createLogger, type Logger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { createTestDatabase } from './db.ts';
 
@@ -39,6 +39,8 @@ export async function startService(
     watchPerProcess?: number;
     /** Where webhooks may go: by default anywhere, loopback and http included (the receivers run here). */
     webhooks?: DestinationSettings;
+    /** Where the service logs (silent by default). */
+    log?: Logger;
     /** The worker's delivery settings that a test sets (slots, shares, the 5-day rule, polls). */
     deliveries?: Partial<DeliverySettings>;
   } = {},
@@ -47,7 +49,7 @@ export async function startService(
   const database = options.databaseUrl
     ? { url: options.databaseUrl, drop: async () => {} }
     : await createTestDatabase();
-  const log = createLogger({ LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent' });
+  const log = options.log ?? createLogger({ LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent' });
   const db = await createDb(database.url, { maximumPoolSize: 5, queryTimeoutMs: 15_000 });
   const metrics = createMetrics('test');
   // As in production: a web process's pg-boss writes through the API pool; a worker's has a pool of its own.

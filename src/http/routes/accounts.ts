@@ -12,7 +12,7 @@ import {
 import { deleteUser } from '../../domain/users/administration.ts';
 import { findUserById } from '../../domain/users/queries.ts';
 import { AppError, unauthorized } from '../../errors.ts';
-import { actorOf, optionalActor, requireAuth } from '../auth.ts';
+import { type Auth, actorOf } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import type { AuthLimiter } from '../rateLimit.ts';
 import { changePasswordBody, deleteAccountBody, loginBody, registerBody } from '../schemas.ts';
@@ -24,10 +24,12 @@ export function accountRoutes({
   tasks,
   events,
   limiter,
-}: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'events'> & { limiter: AuthLimiter }): Router {
+  auth: authFor,
+}: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'events'> & { limiter: AuthLimiter; auth: Auth }): Router {
   const router = new Router({ methods: http.METHODS });
   const settings: AccountSettings = accounts;
-  const auth = requireAuth(db, settings, events.actors);
+  // The account's own routes take a login token only: an API key cannot change or end its account.
+  const auth = authFor('login');
 
   /**
    * Checks the actor's password as a login would: refused while the account is locked by failures, and a
@@ -50,7 +52,7 @@ export function accountRoutes({
   router.post('/register', limiter.perAddress('register'), async (ctx) => {
     const input = validate(registerBody, ctx.request.body ?? {});
     // A token is optional here; when present it must be valid (it may grant the admin role).
-    const actor = await optionalActor(ctx, db, settings, events.actors);
+    const actor = await authFor.optional(ctx, 'login');
     ctx.body = await register(db, settings, input, actor);
     ctx.status = 201;
   });
@@ -67,7 +69,7 @@ export function accountRoutes({
     await limiter.loginSucceeded(ctx, input.email);
   });
 
-  router.get('/me', auth, async (ctx) => {
+  router.get('/me', authFor('any'), async (ctx) => {
     const user = await findUserById(db, actorOf(ctx).id);
     if (!user) throw unauthorized('the account of this token no longer exists');
     ctx.body = user;

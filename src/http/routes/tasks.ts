@@ -11,7 +11,7 @@ import {
   updateTask,
 } from '../../domain/tasks/tasks.ts';
 import { AppError } from '../../errors.ts';
-import { actorOf, optionalActor, requireAuth, tokenExpiresAt } from '../auth.ts';
+import { type Auth, actorOf, tokenExpiresAt } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
@@ -36,16 +36,17 @@ function idempotencyKey(ctx: Context): string | undefined {
 }
 
 export function taskRoutes(
-  deps: Pick<AppDeps, 'db' | 'tasks' | 'accounts' | 'metrics' | 'events' | 'watchLimits' | 'log'>,
+  deps: Pick<AppDeps, 'db' | 'tasks' | 'metrics' | 'events' | 'watchLimits' | 'log'> & { auth: Auth },
 ): Router {
-  const { db, tasks, accounts, metrics, events } = deps;
+  const { tasks, metrics, events, auth } = deps;
   const acquireWatch = createWatchLimits(deps.watchLimits);
   const router = new Router({ prefix: '/tasks', methods: http.METHODS });
   // On each route, not through router.use(): @koa/router matches routes case-insensitively but `use`
   // middleware by the exact prefix, so /TASKS would reach a handler that `use` never authenticated.
-  const auth = requireAuth(db, accounts, events.actors);
+  const read = auth('tasks:read');
+  const write = auth('tasks:write');
 
-  router.post('/', auth, async (ctx) => {
+  router.post('/', write, async (ctx) => {
     const { title, description, ...when } = validate(createTaskBody, ctx.request.body ?? {});
     const input = { title, description, due: dueOf(when) };
     const { task, replayed } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
@@ -55,7 +56,7 @@ export function taskRoutes(
     ctx.body = task;
   });
 
-  router.get('/', auth, async (ctx) => {
+  router.get('/', read, async (ctx) => {
     const query = validate(listTasksQuery, ctx.query);
     const { tasks: page, nextCursor } = await listTaskPage(tasks, actorOf(ctx), {
       limit: query.limit,
@@ -69,15 +70,15 @@ export function taskRoutes(
   });
 
   // Before /:id, which would take "events" for an id.
-  router.get('/events', auth, async (ctx) => {
+  router.get('/events', read, async (ctx) => {
     const actor = actorOf(ctx);
     const query = validate(taskEventsQuery, ctx.query);
     assertMaySeeTasksOf(actor, query.user_id);
     if (events.closed) throw new AppError(503, 'unavailable', 'shutting down');
-    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id), tokenExpiresAt(ctx));
+    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id));
   });
 
-  router.get('/:id', auth, async (ctx) => {
+  router.get('/:id', read, async (ctx) => {
     const actor = actorOf(ctx);
     const id = pathId(ctx, 'task');
     const wait = preferredWait(ctx);
@@ -106,7 +107,8 @@ export function taskRoutes(
         // Watch first, then read: a change between the two is never missed.
         const watching = await waitForChange(ctx, events, actor, first, Math.max(0, until - Date.now()) / 1000);
         // Each read checks the token again: a logout or a role change meanwhile applies to this answer too.
-        const current = await optionalActor(ctx, db, accounts, events.actors)
+        const current = await auth
+          .optional(ctx, 'tasks:read')
           .then((now) => getTask(tasks, now ?? actor, id))
           .catch((error: unknown) => {
             watching.stop(); // deleted meanwhile (404), or the token revoked (401): nothing left watching
@@ -124,13 +126,13 @@ export function taskRoutes(
     }
   });
 
-  router.patch('/:id', auth, async (ctx) => {
+  router.patch('/:id', write, async (ctx) => {
     const id = pathId(ctx, 'task');
     const { due_at, delay_seconds, ...change } = validate(updateTaskBody, ctx.request.body ?? {});
     ctx.body = await updateTask(tasks, actorOf(ctx), id, { ...change, due: dueOf({ due_at, delay_seconds }) });
   });
 
-  router.delete('/:id', auth, async (ctx) => {
+  router.delete('/:id', write, async (ctx) => {
     await deleteTask(tasks, actorOf(ctx), pathId(ctx, 'task'));
     ctx.status = 204;
   });

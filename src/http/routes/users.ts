@@ -1,7 +1,7 @@
 import http from 'node:http';
 import Router from '@koa/router';
 import { assertAdmin, changeRole, deleteUser, getUser, listUserPage } from '../../domain/users/administration.ts';
-import { actorOf, requireAuth } from '../auth.ts';
+import { type Auth, actorOf } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import type { AuthLimiter } from '../rateLimit.ts';
 import { listUsersQuery, updateUserBody } from '../schemas.ts';
@@ -11,14 +11,15 @@ import { nextLink, pathId } from './pages.ts';
 /** User administration, for admins only (403 for anyone else). */
 export function userRoutes({
   db,
-  accounts,
   tasks,
   events,
   limiter,
-}: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'events'> & { limiter: AuthLimiter }): Router {
+  auth: authFor,
+}: Pick<AppDeps, 'db' | 'tasks' | 'events'> & { limiter: AuthLimiter; auth: Auth }): Router {
   const router = new Router({ prefix: '/users', methods: http.METHODS });
   // On each route, as for tasks: @koa/router matches routes case-insensitively but `use` by exact prefix.
-  const auth = requireAuth(db, accounts, events.actors);
+  // A login token only: an API key never reaches user administration.
+  const auth = authFor('login');
 
   router.get('/', auth, async (ctx) => {
     const query = validate(listUsersQuery, ctx.query);

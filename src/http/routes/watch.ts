@@ -12,6 +12,7 @@ import {
 import type { Task } from '../../domain/tasks/task.ts';
 import type { Actor } from '../../domain/users/user.ts';
 import { AppError } from '../../errors.ts';
+import { apiKeyOf, tokenExpiresAt } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 
 /** The longest `Prefer: wait` honoured: above the default 120 s delay, below common proxy timeouts. */
@@ -101,6 +102,7 @@ export async function waitForChange(
   ctx.res.once('close', done);
   unwatch = await hub.watch({
     actorId: actor.id,
+    keyId: apiKeyOf(ctx),
     userId: task.user_id,
     onTaskChanged: (taskId) => {
       if (taskId === task.id) done();
@@ -116,7 +118,7 @@ export async function waitForChange(
  * GET /tasks/events: the actor's task events as Server-Sent Events (an admin's: everyone's, or one
  * user's with ?user_id=). With Last-Event-ID, the events since that one are replayed from the table
  * first, so a reconnect misses nothing; live events follow in the same order, each exactly once. It ends
- * at `expiresAt`, its token's expiry.
+ * at its token's expiry, and when its token or key is revoked.
  */
 export async function streamEvents(
   ctx: Context,
@@ -124,7 +126,6 @@ export async function streamEvents(
   actor: Actor,
   userId: number | undefined,
   release: () => void,
-  expiresAt: number,
 ): Promise<void> {
   const lastEventId = ctx.get('Last-Event-ID');
   const resumeFrom = lastEventId === '' ? null : parseCursor(lastEventId);
@@ -171,11 +172,12 @@ export async function streamEvents(
   const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
   // The stream is only as good as its token: it ends at the token's expiry (the client reconnects with a
   // fresh one and Last-Event-ID, missing nothing).
-  const expiry = setTimeout(end, Math.min(Math.max(0, expiresAt - Date.now()), MAX_TIMER_MS));
+  const expiry = setTimeout(end, Math.min(Math.max(0, tokenExpiresAt(ctx) - Date.now()), MAX_TIMER_MS));
   ctx.res.once('close', end); // the response's close: the client went away, or it ended
   try {
     unwatch = await deps.events.watch({
       actorId: actor.id,
+      keyId: apiKeyOf(ctx),
       userId: filter.userId ?? null,
       onEvent: (event) => (held ? held.push(event) : send(event)),
       onResync: () => void replay().catch(end),

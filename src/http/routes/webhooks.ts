@@ -12,7 +12,7 @@ import {
   updateEndpoint,
 } from '../../domain/webhooks/endpoints.ts';
 import { AppError, notFound } from '../../errors.ts';
-import { actorOf, requireAuth } from '../auth.ts';
+import { type Auth, actorOf } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createWebhookBody, listDeliveriesQuery, updateWebhookBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
@@ -26,10 +26,11 @@ function deliveryId(ctx: Context): string {
 }
 
 /** The caller's webhook endpoints and their deliveries log: someone else's are a 404, as tasks are. */
-export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 'webhooks' | 'events'>): Router {
+export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'tasks' | 'webhooks'> & { auth: Auth }): Router {
   const { db, webhooks } = deps;
   const router = new Router({ prefix: '/webhooks', methods: http.METHODS });
-  const auth = requireAuth(db, deps.accounts, deps.events.actors);
+  const read = deps.auth('webhooks:read');
+  const write = deps.auth('webhooks:write');
 
   /**
    * The URL rules, and where its name resolves now (each attempt checks again). Resolves with the URL as
@@ -47,7 +48,7 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
     }
   };
 
-  router.post('/', auth, async (ctx) => {
+  router.post('/', write, async (ctx) => {
     const input = validate(createWebhookBody, ctx.request.body ?? {});
     const url = await destination(input.url);
     const endpoint = await createEndpoint(db, actorOf(ctx), { ...input, url });
@@ -56,15 +57,15 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
     ctx.body = endpoint;
   });
 
-  router.get('/', auth, async (ctx) => {
+  router.get('/', read, async (ctx) => {
     ctx.body = await listEndpoints(db, actorOf(ctx));
   });
 
-  router.get('/:id', auth, async (ctx) => {
+  router.get('/:id', read, async (ctx) => {
     ctx.body = await getEndpoint(db, actorOf(ctx), pathId(ctx, 'webhook endpoint'));
   });
 
-  router.patch('/:id', auth, async (ctx) => {
+  router.patch('/:id', write, async (ctx) => {
     const id = pathId(ctx, 'webhook endpoint');
     const change = validate(updateWebhookBody, ctx.request.body ?? {});
     await getEndpoint(db, actorOf(ctx), id); // someone else's: 404 before anything is resolved
@@ -72,16 +73,16 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
     ctx.body = await updateEndpoint(db, actorOf(ctx), id, { ...change, url });
   });
 
-  router.delete('/:id', auth, async (ctx) => {
+  router.delete('/:id', write, async (ctx) => {
     await deleteEndpoint(db, actorOf(ctx), pathId(ctx, 'webhook endpoint'));
     ctx.status = 204;
   });
 
-  router.post('/:id/rotate-secret', auth, async (ctx) => {
+  router.post('/:id/rotate-secret', write, async (ctx) => {
     ctx.body = await rotateSecret(db, actorOf(ctx), pathId(ctx, 'webhook endpoint'));
   });
 
-  router.get('/:id/deliveries', auth, async (ctx) => {
+  router.get('/:id/deliveries', read, async (ctx) => {
     const id = pathId(ctx, 'webhook endpoint');
     const query = validate(listDeliveriesQuery, ctx.query);
     const { deliveries, nextCursor } = await listDeliveryPage(db, actorOf(ctx), id, query);
@@ -89,7 +90,7 @@ export function webhookRoutes(deps: Pick<AppDeps, 'db' | 'accounts' | 'tasks' | 
     ctx.body = deliveries;
   });
 
-  router.post('/:id/deliveries/:delivery_id/retry', auth, async (ctx) => {
+  router.post('/:id/deliveries/:delivery_id/retry', write, async (ctx) => {
     ctx.body = await retryDelivery(deps.tasks, actorOf(ctx), pathId(ctx, 'webhook endpoint'), deliveryId(ctx));
     ctx.status = 202;
   });

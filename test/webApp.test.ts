@@ -142,6 +142,27 @@ async function createTask(page: Page, title: string, seconds: number) {
     t.deepEqual(await axeViolations(page), [], 'webhooks screen');
     await screenshots(page, 'webhooks');
 
+    // API keys: make one with two scopes, shown once with a copy button; it works from curl's side; revoke it.
+    await page.getByRole('button', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('CI deploys');
+    await page.getByRole('checkbox', { name: 'tasks:write' }).check();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('button', { name: 'Copy key' }).click();
+    await page.getByText('Copied').waitFor();
+    const apiKey: string = await page.evaluate(() => (globalThis as any).navigator.clipboard.readText());
+    t.regex(apiKey, /^tm_[0-9A-Za-z]{49}$/);
+    const byKey = await fetch(`${service.baseUrl}/tasks`, { headers: { authorization: `Bearer ${apiKey}` } });
+    t.is(byKey.status, 200);
+    await page.getByRole('cell', { name: 'tasks:read, tasks:write' }).waitFor();
+    await page.getByRole('cell', { name: `${apiKey.slice(0, 10)}…` }).waitFor();
+    t.deepEqual(await axeViolations(page), [], 'API keys screen');
+    await screenshots(page, 'keys');
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByRole('button', { name: 'Revoke CI deploys' }).click();
+    await page.getByText('No API keys yet.').waitFor();
+    const revoked = await fetch(`${service.baseUrl}/tasks`, { headers: { authorization: `Bearer ${apiKey}` } });
+    t.is(revoked.status, 401);
+
     // Administration: the queue and the users.
     await page.getByRole('button', { name: 'Administration' }).click();
     await page.getByText('Pending tasks').waitFor();

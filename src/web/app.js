@@ -2,6 +2,7 @@ import { useEffect, useState } from '/app/vendor/hooks.js';
 import { render } from '/app/vendor/preact.js';
 import { Admin } from './admin.js';
 import { api, session, whenUnauthorized } from './api.js';
+import { ApiKeys } from './apiKeys.js';
 import { Tasks } from './tasks.js';
 import { Alert, Field, html } from './ui.js';
 import { Webhooks } from './webhooks.js';
@@ -51,7 +52,7 @@ function SignIn({ onSignedIn }) {
   </main>`;
 }
 
-const VIEWS = { tasks: 'Tasks', webhooks: 'Webhooks', admin: 'Administration' };
+const VIEWS = { tasks: 'Tasks', webhooks: 'Webhooks', keys: 'API keys', admin: 'Administration' };
 
 function App() {
   const [me, setMe] = useState(null);
@@ -101,6 +102,7 @@ function App() {
           : html`<main>
             ${view === 'tasks' && html`<${Tasks} me=${me} />`}
             ${view === 'webhooks' && html`<${Webhooks} />`}
+            ${view === 'keys' && html`<${ApiKeys} />`}
             ${view === 'admin' && me.role === 'admin' && html`<${Admin} />`}
           </main>`
     }`;

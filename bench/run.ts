@@ -10,7 +10,7 @@ import path from 'node:path';
 import { projectDir } from '../src/config.ts';
 import { readReport, writeReport } from './report.ts';
 
-const parts = ['http', 'lateness', 'watch', 'drain', 'deliveries', 'jwt'] as const;
+const parts = ['http', 'lateness', 'watch', 'drain', 'deliveries', 'jwt', 'keys'] as const;
 // `npm run bench -- drain` runs only the parts named; the summary takes the others from their last run.
 // `scale` (ten million tasks, about half an hour) runs only when named, and prints its own tables.
 const asked = process.argv.slice(2);
@@ -56,6 +56,7 @@ const drain = await readReport<{
   workerPeak: { rssMiB: number; connections: number };
 }>('drain');
 const jwt = await readReport<{ stringSecretPerSecond: number; keyObjectPerSecond: number }>('jwt');
+const keys = await readReport<{ rows: { operation: string; rateRatio: number; cpuRatio: number }[] }>('keys');
 const deliveries = await readReport<{
   drainWithoutEndpoints: number;
   drainWithEndpoints: number;
@@ -215,6 +216,12 @@ const lines: Line[] = [
     goal: '',
     met: null,
   },
+  ...keys.rows.map((row) => ({
+    figure: `${row.operation === 'list' ? 'GET' : 'POST'} /tasks at concurrency 16 with an API key / with a token: requests/s; CPU per request`,
+    value: `${fixed(row.rateRatio)}; ${fixed(row.cpuRatio)}`,
+    goal: 'within 5 %',
+    met: Math.abs(row.rateRatio - 1) <= 0.05 && Math.abs(row.cpuRatio - 1) <= 0.05,
+  })),
   {
     figure: 'JWT verifications/s, KeyObject / string secret',
     value: fixed(jwt.keyObjectPerSecond / jwt.stringSecretPerSecond),

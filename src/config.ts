@@ -77,9 +77,9 @@ const schema = z.object({
   WEBHOOK_ALLOW_HTTP: flag.optional(),
   /** Webhook attempts running at once in a worker process. */
   WEBHOOK_DELIVERY_SLOTS: int(2, 1000).default(32),
-  /** Of those, at most this many for one user's deliveries (fewer than the slots: others always find one). */
+  /** One user's webhook attempts running at once, across every worker (fewer than the slots: others find one). */
   WEBHOOK_DELIVERY_SLOTS_PER_USER: int(1, 999).default(4),
-  /** Attempts running at once to one endpoint, across every worker process. */
+  /** Attempts running at once to one endpoint, in a worker process. */
   WEBHOOK_DELIVERY_PER_ENDPOINT: int(1, 100).default(2),
   /** Connections of a worker's pool for webhook deliveries (apart from the completions' pool). */
   WEBHOOK_POOL_SIZE: int(1, 100).default(1),

@@ -1,13 +1,7 @@
 import type { Job } from 'pg-boss';
 import { coalesce } from '../coalesce.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../db/queues.ts';
-import {
-  disableEndpointOf,
-  dropDelivery,
-  endpointsOf,
-  loadDelivery,
-  recordAttempt,
-} from '../domain/webhooks/attempts.ts';
+import { disableEndpointOf, dropDelivery, loadDelivery, recordAttempt } from '../domain/webhooks/attempts.ts';
 import { type DeliveryJobData, relayEvents } from '../domain/webhooks/outbox.ts';
 import { DISABLE_AFTER_FAILING_SECONDS } from '../domain/webhooks/webhook.ts';
 import type { Logger } from '../log.ts';
@@ -21,11 +15,12 @@ import { type Attempt, type DestinationSettings, deliver } from './send.ts';
  * src/delivery/send.ts, on a pg-boss of their own (its own pool), so a delivery storm never takes the
  * completions' connections.
  *
- * Fair between tenants (docs: webhooks, "Fairness"): each attempt holds one of the process's `slots` while
- * it runs, and is not held up by any other (no batch waits for its slowest). One user's deliveries hold at
- * most `slotsPerUser` of them, so a user whose endpoints hang costs that user, while everyone else's
- * deliveries find a free slot at once; and one endpoint has at most `perEndpoint` attempts running across
- * every worker (pg-boss's `groupConcurrency`, the endpoint being the job's group).
+ * Fair between tenants (README: Webhooks, "Fair between users"): each attempt holds one of the process's
+ * `slots` while it runs, and is not held up by any other (no batch waits for its slowest). One user's
+ * deliveries run at most `slotsPerUser` at once across every worker (pg-boss's `groupConcurrency`, the user
+ * being the job's group), so a user whose endpoints hang costs that user, while everyone else's deliveries
+ * find a free slot at once; and one endpoint has at most `perEndpoint` attempts running in a process (the
+ * others of its jobs wait here, in their owner's share).
  */
 
 export type DeliverySettings = DestinationSettings & {
@@ -33,9 +28,9 @@ export type DeliverySettings = DestinationSettings & {
   readonly userAgent: string;
   /** Attempts running at once in this process. */
   readonly slots: number;
-  /** Of those, at most this many for one user's deliveries. */
+  /** One user's deliveries running at once, across every worker process. */
   readonly slotsPerUser: number;
-  /** Attempts running at once to one endpoint, across every worker process. */
+  /** Attempts running at once to one endpoint, in a worker process. */
   readonly perEndpoint: number;
   /** Connections of the deliveries' own pool. */
   readonly poolSize: number;
@@ -159,13 +154,23 @@ export async function startDeliveries(
     if (!retrying) metrics.webhookDeliveries.inc({ outcome: 'failed' });
   };
 
-  // The slots: the jobs running here, and how many each owner holds. A user at their share is left out of
-  // fetches by their endpoints (the jobs' groups), read once when they reach it.
+  // The slots: the jobs this process runs (attempting, or waiting for their endpoint), and how many
+  // attempts run to each endpoint here; a job over its endpoint's limit waits for one of them to end.
   const running = new Map<string, DeliveryJob>();
-  type Owner = { count: number; endpoints: Promise<string[]> | null };
-  const owners = new Map<string, Owner>();
-  // Jobs sent before fairness carry no user: each is its own owner.
-  const ownerOf = (job: DeliveryJob) => (job.data.userId === undefined ? job.id : String(job.data.userId));
+  const perEndpoint = new Map<number, { count: number; waiting: (() => void)[] }>();
+  const endpointSlot = async (endpointId: number | undefined): Promise<() => void> => {
+    if (endpointId === undefined) return () => {}; // a job sent before the limit existed
+    const endpoint = perEndpoint.get(endpointId) ?? { count: 0, waiting: [] };
+    perEndpoint.set(endpointId, endpoint);
+    if (endpoint.count >= settings.perEndpoint) await new Promise<void>((resolve) => endpoint.waiting.push(resolve));
+    endpoint.count++;
+    return () => {
+      endpoint.count--;
+      const next = endpoint.waiting.shift();
+      if (next) next();
+      else if (endpoint.count === 0) perEndpoint.delete(endpointId);
+    };
+  };
 
   // The loop sleeps until a slot frees, the relay writes deliveries, or the poll comes round; a wake that
   // comes while it is fetching is kept for its next sleep.
@@ -191,18 +196,15 @@ export async function startDeliveries(
   const inFlight = new Set<Promise<void>>();
 
   const start = (job: DeliveryJob) => {
-    const key = ownerOf(job);
-    const owner = owners.get(key) ?? { count: 0, endpoints: null };
-    owners.set(key, owner);
-    if (++owner.count >= settings.slotsPerUser && job.data.userId !== undefined) {
-      owner.endpoints ??= endpointsOf(db, job.data.userId).catch((error: unknown) => {
-        log.warn({ err: error }, "a user's webhook endpoints could not be read; their share is not enforced meanwhile");
-        owner.endpoints = null; // read again at the next start
-        return [];
-      });
-    }
     running.set(job.id, job);
-    const attempt = attemptOne(job)
+    const attempt = endpointSlot(job.data.endpointId)
+      .then(async (release) => {
+        try {
+          await attemptOne(job);
+        } finally {
+          release();
+        }
+      })
       .catch((error: unknown) => {
         // A database error around an attempt: pg-boss retries the job with the backoff (or its heartbeat
         // lapses, and the supervisor does).
@@ -215,38 +217,26 @@ export async function startDeliveries(
       .finally(() => {
         running.delete(job.id);
         inFlight.delete(attempt);
-        if (--owner.count === 0) owners.delete(key);
-        else if (owner.count < settings.slotsPerUser) owner.endpoints = null;
         wake();
       });
     inFlight.add(attempt);
   };
 
   /**
-   * Fetches for the free slots until none is free or nothing more is due. A fetch takes no more jobs than
-   * the owner closest to their share may still start, so no fetch hands this process a job it must not run:
-   * the owners at their share are left out entirely (their endpoints' groups are ignored).
+   * Fetches for the free slots until none is free or nothing more is due. pg-boss hands out no job of an
+   * owner who already has their share running, on any worker (the owner is the job's group), so every
+   * job fetched is one this process may run.
    */
   const dispatch = async () => {
     while (!stopping.signal.aborted) {
-      const atShare = [...owners.values()].filter((owner) => owner.count >= settings.slotsPerUser);
-      const room = Math.min(
-        settings.slots - running.size,
-        settings.slotsPerUser,
-        ...[...owners.values()]
-          .filter((owner) => owner.count < settings.slotsPerUser)
-          .map((owner) => settings.slotsPerUser - owner.count),
-      );
-      if (room <= 0) return;
-      const ignoreGroups = (await Promise.all(atShare.map((owner) => owner.endpoints ?? []))).flat();
+      const free = settings.slots - running.size;
+      if (free <= 0) return;
       const jobs = await boss.fetch<DeliveryJobData>(DELIVER_WEBHOOK, {
-        batchSize: room,
-        groupConcurrency: settings.perEndpoint,
-        ...(ignoreGroups.length > 0 && { ignoreGroups }),
+        batchSize: free,
+        groupConcurrency: settings.slotsPerUser,
       });
-      // An endpoint registered after its owner reached their share may slip in once: it runs.
       for (const job of jobs) start(job);
-      if (jobs.length < room) return; // nothing more is due now
+      if (jobs.length < free) return; // nothing more is due now
     }
   };
 

@@ -92,17 +92,6 @@ export async function recordAttempt(
   return recordedRow.parse(rows[0]);
 }
 
-const endpointIdsRow = z.object({ ids: z.array(z.string()) });
-
-/** A user's endpoint ids, as the groups of their deliveries' jobs name them. */
-export async function endpointsOf(db: Db, userId: number): Promise<string[]> {
-  const { rows } = await db.executeSql(
-    `select coalesce(array_agg(id::text), '{}') as ids from webhook_endpoints where user_id = $1`,
-    [userId],
-  );
-  return endpointIdsRow.parse(rows[0]).ids;
-}
-
 /** A delivery that will not be attempted (its endpoint was disabled meanwhile). */
 export async function dropDelivery(db: Db, id: string, reason: string): Promise<void> {
   await db.executeSql(

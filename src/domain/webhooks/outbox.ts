@@ -83,16 +83,16 @@ const relayRow = z.object({
   moved: z.number(),
 });
 
-/** What a delivery job carries: the delivery, and its owner (whose share of the delivery slots it takes). */
-export type DeliveryJobData = { deliveryId: string; userId: number };
+/** What a delivery job carries: the delivery, and its endpoint (whose limit of attempts at once it takes). */
+export type DeliveryJobData = { deliveryId: string; endpointId: number };
 
 /**
- * A delivery's job, grouped by its endpoint: pg-boss then runs at most the per-endpoint limit of one
- * endpoint's jobs at once, across every worker (`groupConcurrency`, src/delivery/worker.ts).
+ * A delivery's job, grouped by its owner: pg-boss then runs at most the owner's share of their jobs at
+ * once, across every worker (`groupConcurrency`, src/delivery/worker.ts).
  */
 export const deliveryJob = (delivery: { id: string; endpoint_id: number; user_id: number }) => ({
-  data: { deliveryId: delivery.id, userId: delivery.user_id } satisfies DeliveryJobData,
-  group: { id: String(delivery.endpoint_id) },
+  data: { deliveryId: delivery.id, endpointId: delivery.endpoint_id } satisfies DeliveryJobData,
+  group: { id: String(delivery.user_id) },
 });
 
 /**

@@ -61,6 +61,9 @@ type DeliveryJob = Job<DeliveryJobData>;
 /** How long the relay waits after a task event's NOTIFY, to take the events of a burst together. */
 const RELAY_DEBOUNCE_MS = 25;
 
+/** While attempts run, how long a refill waits for more slots to free before it fetches. */
+const REFILL_GATHER_MS = 10;
+
 /** A `Retry-After` longer than this is held to it. */
 const MAX_RETRY_AFTER_SECONDS = 86_400;
 
@@ -257,6 +260,9 @@ export async function startDeliveries(
         log.warn({ err: error }, 'fetching webhook deliveries failed; the next poll retries');
       }
       await sleep(settings.pollIntervalSeconds * 1000);
+      // While attempts run, a slot that frees is refilled together with those that free in the next few
+      // milliseconds: one fetch for several, not one per attempt (a fetch counts every user's running jobs).
+      if (running.size > 0) await new Promise((resolve) => setTimeout(resolve, REFILL_GATHER_MS));
     }
   })();
 

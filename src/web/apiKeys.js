@@ -1,6 +1,6 @@
 import { useEffect, useState } from '/app/vendor/hooks.js';
 import { api } from './api.js';
-import { Alert, Field, formatTime, html } from './ui.js';
+import { Alert, Field, formatTime, html, ShownOnce } from './ui.js';
 
 const SCOPES = ['tasks:read', 'tasks:write', 'schedules:read', 'schedules:write', 'webhooks:read', 'webhooks:write'];
 
@@ -10,7 +10,6 @@ export function ApiKeys() {
   const [form, setForm] = useState({ name: '', scopes: ['tasks:read'], days: '' });
   const [error, setError] = useState(null);
   const [made, setMade] = useState(null);
-  const [copied, setCopied] = useState(false);
   const load = () => api('GET', '/me/api-keys').then(({ body }) => setKeys(body), setError);
   useEffect(() => {
     load();
@@ -28,16 +27,11 @@ export function ApiKeys() {
       if (form.days !== '') body.expires_in_days = Number(form.days);
       const { body: key } = await api('POST', '/me/api-keys', body);
       setMade({ name: key.name, value: key.key });
-      setCopied(false);
       setForm({ name: '', scopes: ['tasks:read'], days: '' });
       load();
     } catch (caught) {
       setError(caught);
     }
-  };
-  const copy = async () => {
-    await navigator.clipboard.writeText(made.value);
-    setCopied(true);
   };
   const revoke = (key) => api('DELETE', `/me/api-keys/${key.id}`).then(load, setError);
   return html`<form onSubmit=${submit} aria-labelledby="new-key">
@@ -57,12 +51,9 @@ export function ApiKeys() {
     </form>
     ${
       made &&
-      html`<div class="panel" role="status">
-      <p>The key ${made.name}. It is shown only now: store it in your script's secrets.</p>
-      <p class="secret">${made.value}</p>
-      <div class="row"><button onClick=${copy}>Copy key</button>${copied && html`<span class="notice">Copied</span>`}
-        <button onClick=${() => setMade(null)}>Done</button></div>
-    </div>`
+      html`<${ShownOnce} key=${made.value} value=${made.value} copyLabel="Copy key" onDone=${() => setMade(null)}>
+        The key ${made.name}. It is shown only now: store it in your script's secrets.
+      <//>`
     }
     <section aria-labelledby="key-list">
       <h2 id="key-list">Your API keys</h2>

@@ -1,3 +1,4 @@
+import { useState } from '/app/vendor/hooks.js';
 import htm from '/app/vendor/htm.js';
 import { h } from '/app/vendor/preact.js';
 
@@ -35,4 +36,19 @@ export function countdown(iso, now) {
         ? `${Math.floor(seconds / 60)} min ${Math.floor(seconds % 60)} s`
         : `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
   return ms >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** A secret shown once (a webhook's signing secret, an API key): what it is, the value, a copy button. */
+export function ShownOnce({ children, value, copyLabel, onDone }) {
+  const [copied, setCopied] = useState(false);
+  const copy = async () => {
+    await navigator.clipboard.writeText(value);
+    setCopied(true);
+  };
+  return html`<div class="panel" role="status">
+    <p>${children}</p>
+    <p class="secret">${value}</p>
+    <div class="row"><button onClick=${copy}>${copyLabel}</button>${copied && html`<span class="notice">Copied</span>`}
+      <button onClick=${onDone}>Done</button></div>
+  </div>`;
 }

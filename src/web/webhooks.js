@@ -1,6 +1,6 @@
 import { useEffect, useState } from '/app/vendor/hooks.js';
 import { api } from './api.js';
-import { Alert, Field, formatTime, html } from './ui.js';
+import { Alert, Field, formatTime, html, ShownOnce } from './ui.js';
 
 const EVENTS = ['task.created', 'task.completed', 'task.deleted'];
 
@@ -46,7 +46,6 @@ export function Webhooks() {
   const [form, setForm] = useState({ url: '', events: ['task.completed'], description: '' });
   const [error, setError] = useState(null);
   const [secret, setSecret] = useState(null);
-  const [copied, setCopied] = useState(false);
   const [open, setOpen] = useState(null);
   const load = () => api('GET', '/webhooks').then(({ body }) => setEndpoints(body), setError);
   useEffect(() => {
@@ -63,16 +62,11 @@ export function Webhooks() {
     try {
       const { body } = await api('POST', '/webhooks', form);
       setSecret({ url: body.url, value: body.secret });
-      setCopied(false);
       setForm({ url: '', events: ['task.completed'], description: '' });
       load();
     } catch (caught) {
       setError(caught);
     }
-  };
-  const copy = async () => {
-    await navigator.clipboard.writeText(secret.value);
-    setCopied(true);
   };
   const remove = (endpoint) => api('DELETE', `/webhooks/${endpoint.id}`).then(load, setError);
   const setEnabled = (endpoint, enabled) => api('PATCH', `/webhooks/${endpoint.id}`, { enabled }).then(load, setError);
@@ -90,12 +84,9 @@ export function Webhooks() {
     </form>
     ${
       secret &&
-      html`<div class="panel" role="status">
-      <p>The signing secret of ${secret.url}. It is shown only now: keep it where your receiver can read it.</p>
-      <p class="secret">${secret.value}</p>
-      <div class="row"><button onClick=${copy}>Copy secret</button>${copied && html`<span class="notice">Copied</span>`}
-        <button onClick=${() => setSecret(null)}>Done</button></div>
-    </div>`
+      html`<${ShownOnce} key=${secret.value} value=${secret.value} copyLabel="Copy secret" onDone=${() => setSecret(null)}>
+        The signing secret of ${secret.url}. It is shown only now: keep it where your receiver can read it.
+      <//>`
     }
     <section aria-labelledby="endpoint-list">
       <h2 id="endpoint-list">Your endpoints</h2>

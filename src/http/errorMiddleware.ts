@@ -1,7 +1,9 @@
 import type { Middleware } from 'koa';
 import {
   BackendTerminatedError,
+  CheckIntegrityConstraintViolationError,
   ConnectionError,
+  ForeignKeyIntegrityConstraintViolationError,
   NotFoundError,
   UniqueIntegrityConstraintViolationError,
 } from 'slonik';
@@ -12,11 +14,21 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 // pg's client-side timeouts (a partition: no answer, no refusal) and a connection that went away.
 const CONNECTION_MESSAGES = /Query read timeout|timeout exceeded when trying to connect|Connection terminated/i;
 
+const RETRY_SOON = { 'Retry-After': '5' };
+
 /** Maps whatever was thrown to an AppError; anything unknown is a 500 whose details stay in the log. */
-function toAppError(error: unknown): AppError {
+export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof UniqueIntegrityConstraintViolationError) return new AppError(409, 'conflict', 'already exists');
   if (error instanceof NotFoundError) return new AppError(404, 'not_found', 'not found');
+  // A value the schema's rules refuse (a check) or a row that refers to one gone meanwhile (a foreign key):
+  // validation should have said so first; if it did not, the client still gets a 4xx, never a 500.
+  if (error instanceof CheckIntegrityConstraintViolationError) {
+    return new AppError(400, 'validation_failed', `a value is out of the allowed range (${error.constraint})`);
+  }
+  if (error instanceof ForeignKeyIntegrityConstraintViolationError) {
+    return new AppError(409, 'conflict', 'it refers to something that does not exist (any more)');
+  }
   const err = error as {
     status?: number;
     type?: string;
@@ -30,7 +42,7 @@ function toAppError(error: unknown): AppError {
     CONNECTION_CODES.has(err?.code ?? err?.cause?.code ?? '') ||
     CONNECTION_MESSAGES.test(`${err?.message ?? ''} ${err?.cause?.message ?? ''}`)
   ) {
-    return new AppError(503, 'unavailable', 'the database is unavailable, try again shortly');
+    return new AppError(503, 'unavailable', 'the database is unavailable, try again shortly', undefined, RETRY_SOON);
   }
   // Errors raised by the body parser (co-body, raw-body, inflation) carry a status; zlib's do not.
   if (err?.status === 415) {
@@ -73,7 +85,7 @@ export function errorMiddleware(log: Logger): Middleware {
           ...(appError.details ? { details: appError.details } : {}),
         },
       };
-      if (appError.status === 503) ctx.set('Retry-After', '5');
+      ctx.set({ ...(appError.status === 503 && RETRY_SOON), ...appError.headers });
     }
   };
 }

@@ -98,7 +98,7 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
         // IETF draft-ietf-httpapi-ratelimit-headers: the policy, and what is left of it.
         ctx.set('RateLimit-Policy', `"${route}";q=${settings.authPerMinute};w=60`);
         ctx.set('RateLimit', `"${route}";r=${result.remainingPoints};t=${Math.ceil(result.msBeforeNext / 1000)}`);
-        if (result.consumedPoints > settings.authPerMinute) throw tooMany(ctx, result.msBeforeNext);
+        if (result.consumedPoints > settings.authPerMinute) throw tooMany(result.msBeforeNext);
         await next();
       };
     },
@@ -111,7 +111,6 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
       ] as const) {
         if (result && result.consumedPoints >= limit) {
           throw tooMany(
-            ctx,
             result.msBeforeNext,
             'too many failed logins for this account: retry after Retry-After seconds',
           );
@@ -129,7 +128,6 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
       const until = lockedForKeys.get(ctx.ip) ?? 0;
       if (until > Date.now()) {
         throw tooMany(
-          ctx,
           until - Date.now(),
           'too many failed API keys from this address: retry after Retry-After seconds',
         );
@@ -153,7 +151,8 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
   };
 }
 
-function tooMany(ctx: Context, msBeforeNext: number, message?: string): AppError {
-  ctx.set('Retry-After', String(Math.max(1, Math.ceil(msBeforeNext / 1000))));
-  return new AppError(429, 'rate_limited', message ?? 'too many requests: retry after Retry-After seconds');
+function tooMany(msBeforeNext: number, message?: string): AppError {
+  return new AppError(429, 'rate_limited', message ?? 'too many requests: retry after Retry-After seconds', undefined, {
+    'Retry-After': String(Math.max(1, Math.ceil(msBeforeNext / 1000))),
+  });
 }

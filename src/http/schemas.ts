@@ -5,6 +5,7 @@ import { type Due, taskStatuses } from '../domain/tasks/task.ts';
 import { MAX_PASSWORD_BYTES } from '../domain/users/accounts.ts';
 import { roles } from '../domain/users/user.ts';
 import { webhookEventTypes } from '../domain/webhooks/webhook.ts';
+import { errorCodes } from '../errors.ts';
 
 /**
  * What requests may carry: the routes validate with these, and the OpenAPI document (openapi.ts) is
@@ -263,27 +264,6 @@ export const createApiKeyBody = z
       .meta({ description: '1 to 3650; without it, the key does not expire', example: 90 }),
   })
   .meta({ id: 'CreateApiKeyRequest' });
-
-export const errorCodes = [
-  'invalid_json',
-  'validation_failed',
-  'bad_request',
-  'unauthorized',
-  'forbidden',
-  'insufficient_scope',
-  'not_found',
-  'method_not_allowed',
-  'request_timeout',
-  'conflict',
-  'payload_too_large',
-  'unsupported_media_type',
-  'idempotency_key_reused',
-  'rate_limited',
-  'headers_too_large',
-  'internal',
-  'not_implemented',
-  'unavailable',
-] as const;
 
 export const errorResponse = z
   .object({

@@ -52,10 +52,7 @@ export function createWatchLimits(limits: { perUser: number; perProcess: number 
           : mine > 0 && total >= shared
             ? 'this server keeps its last open slots for users who have none: close one of yours, or retry shortly'
             : null;
-    if (refusal) {
-      ctx.set('Retry-After', '5');
-      throw new AppError(429, 'rate_limited', refusal);
-    }
+    if (refusal) throw new AppError(429, 'rate_limited', refusal, undefined, { 'Retry-After': '5' });
     perUser.set(userId, mine + 1);
     total++;
     let released = false;

@@ -11,6 +11,7 @@ import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
 import { createApp, createMetricsApp } from './http/app.ts';
 import { type EventHub, startEventHub } from './http/eventHub.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
+import { checkBossSchema, checkLibraryInternals } from './internals.ts';
 import { startBoss } from './jobs/queue.ts';
 import { startWorker, type Worker, workerSettings } from './jobs/worker.ts';
 import { createLogger } from './log.ts';
@@ -28,6 +29,7 @@ const SHUTDOWN_GRACE_MS = 1_000;
  */
 async function main(role: Role): Promise<void> {
   const config = loadConfig();
+  checkLibraryInternals(); // a library upgrade that moved what this service leans on stops here, named
   // Readable lines for a person at a terminal; JSON lines for platforms and log collectors.
   const pretty = process.stdout.isTTY === true && config.NODE_ENV !== 'production';
   const log = createLogger(config, undefined, pretty).child({ role });
@@ -111,6 +113,7 @@ async function main(role: Role): Promise<void> {
       queryTimeoutMs,
       ...(role === 'web' && db && { api: db }),
     });
+    await checkBossSchema(parts.boss.getDb());
     if (role === 'migrate') return await shutdown('migrations done', 0);
     const boss = parts.boss;
     await checkSessionBounds(async () => {

@@ -79,7 +79,14 @@ function sweep(): void {
     if (waiting.count === 0 || waiting.timedOut || now - waiting.since < timeoutMs) continue;
     waiting.timedOut = true;
     // The connection may still answer, late, or never (a partition): either way it is not used again.
-    // pg then fails every query waiting on it, each told the timeout.
-    (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    // pg then fails every query waiting on it, each told the timeout. (The shape is checked at start,
+    // src/internals.ts; should it be gone all the same, the client is ended instead: never a throw here.)
+    const stream = (client as unknown as { connection?: { stream?: { destroy?(): void } } }).connection?.stream;
+    try {
+      if (typeof stream?.destroy === 'function') stream.destroy();
+      else void client.end().catch(() => {});
+    } catch {
+      void client.end().catch(() => {});
+    }
   }
 }

@@ -5,7 +5,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 
 /**
- * What this service leans on inside its libraries, beyond their documented APIs (README: Dependencies),
+ * What this service leans on inside its libraries, beyond their documented APIs (docs/design.md: Dependencies),
  * checked once when a process starts, so that an upgrade that moved one fails the start with a message
  * naming the package and its version, rather than misbehaving later (the query timeout's sweep, during the
  * very partition it exists for):
@@ -25,7 +25,9 @@ export class InternalsChanged extends Error {
 }
 
 const changed = (name: string, what: string) =>
-  new InternalsChanged(`${name} ${versionOf(name)}: ${what} is not as this service expects (README: Dependencies)`);
+  new InternalsChanged(
+    `${name} ${versionOf(name)}: ${what} is not as this service expects (docs/design.md: Dependencies)`,
+  );
 
 /** The libraries' shapes this process uses. @throws InternalsChanged naming the package and version. */
 export function checkLibraryInternals(): void {

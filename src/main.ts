@@ -93,7 +93,7 @@ async function main(role: Role): Promise<void> {
     }
     const installing = role === 'all' || role === 'migrate';
     await waitForDatabase(installing ? directUrl : url, config.DATABASE_WAIT_SECONDS * 1000, log);
-    // Each role's connections carry its name, so pg_stat_activity shows who holds what (README: budget).
+    // Each role's connections carry its name, so pg_stat_activity shows who holds what (docs/deploy.md: Connection budget).
     const named = withApplicationName(url, `task-manager-${role}`);
     const namedDirect = withApplicationName(directUrl, `task-manager-${role}`);
     if (installing) await migrate(namedDirect, log);
@@ -124,7 +124,7 @@ async function main(role: Role): Promise<void> {
     const metrics = createMetrics(role);
     trackQueueDepth(metrics, parts.boss);
     if (role === 'all' || role === 'worker') {
-      // One more connection of the worker role: the LISTEN of its wake timer (README: connection budget).
+      // One more connection of the worker role: the LISTEN of its wake timer (docs/deploy.md: Connection budget).
       const urls = { databaseUrl: named, listenUrl: namedDirect };
       parts.worker = await startWorker(parts.boss, workerSettings(config, urls), log, metrics);
       log.info('worker started');
@@ -132,7 +132,7 @@ async function main(role: Role): Promise<void> {
     if (parts.http && db) {
       const http = parts.http;
       const secret = config.JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR));
-      // One more connection of the web role: the LISTEN of task events (README: connection budget).
+      // One more connection of the web role: the LISTEN of task events (docs/deploy.md: Connection budget).
       parts.events = await startEventHub({ url: namedDirect, db, log });
       const app = createApp({
         db,

@@ -1,7 +1,7 @@
 /**
  * What Heroku and Render do, reproduced: a production install (`npm ci --omit=dev`) of the working tree,
  * then the Procfile's own commands, exactly as written, under `NODE_ENV=production` with a Node 24 binary
- * on PATH, against a real database. The connection figures of the README's budget table are measured here.
+ * on PATH, against a real database. The connection figures of the budget table (docs/deploy.md) are measured here.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';

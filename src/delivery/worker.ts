@@ -15,7 +15,7 @@ import { type Attempt, type DestinationSettings, deliver } from './send.ts';
  * src/delivery/send.ts, on a pg-boss of their own (its own pool), so a delivery storm never takes the
  * completions' connections.
  *
- * Fair between tenants (README: Webhooks, "Fair between users"): each attempt holds one of the process's
+ * Fair between tenants (docs/webhooks.md, "Fair between users"): each attempt holds one of the process's
  * `slots` while it runs, and is not held up by any other (no batch waits for its slowest). One user's
  * deliveries run at most `slotsPerUser` at once across every worker (pg-boss's `groupConcurrency`, the user
  * being the job's group), so a user whose endpoints hang costs that user, while everyone else's deliveries

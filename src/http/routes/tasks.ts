@@ -75,7 +75,7 @@ export function taskRoutes(
     const query = validate(taskEventsQuery, ctx.query);
     assertMaySeeTasksOf(actor, query.user_id);
     if (events.closed) throw new AppError(503, 'unavailable', 'shutting down');
-    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(ctx, actor.id));
+    await streamEvents(ctx, deps, actor, query.user_id, acquireWatch(actor.id));
   });
 
   router.get('/:id', read, async (ctx) => {
@@ -99,7 +99,7 @@ export function taskRoutes(
       ctx.body = first;
       return;
     }
-    const release = acquireWatch(ctx, actor.id);
+    const release = acquireWatch(actor.id);
     try {
       ctx.state.unbounded = true;
       const until = Date.now() + seconds * 1000;

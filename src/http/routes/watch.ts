@@ -42,7 +42,7 @@ export function createWatchLimits(limits: { perUser: number; perProcess: number 
   const perUser = new Map<number, number>();
   const shared = limits.perProcess - Math.ceil(limits.perProcess / 4); // what users with some open may fill
   let total = 0;
-  return function acquire(ctx: Context, userId: number): () => void {
+  return function acquire(userId: number): () => void {
     const mine = perUser.get(userId) ?? 0;
     const refusal =
       mine >= limits.perUser

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { projectDir } from '../src/config.ts';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import type { Logger } from '../src/log.ts';
 
 let server: { adminUrl: string; stop(): Promise<void> } | null = null;

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import { loadConfig } from '../src/config.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
 import { median, progress, writeReport } from './report.ts';

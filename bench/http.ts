@@ -26,7 +26,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
 import { median, progress, writeReport } from './report.ts';

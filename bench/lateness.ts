@@ -19,7 +19,7 @@ import { loadConfig } from '../src/config.ts';
 import { createDb } from '../src/db/pool.ts';
 import { createTask, updateTask } from '../src/domain/tasks/tasks.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
 import { progress, writeReport } from './report.ts';

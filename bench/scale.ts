@@ -21,7 +21,7 @@ import { createDb } from '../src/db/pool.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { createTask } from '../src/domain/tasks/tasks.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 import { benchDatabase } from './database.ts';
 import { median, progress, writeReport } from './report.ts';

@@ -1,13 +1,8 @@
-import type { Config } from '../src/config.ts';
-import { createDb } from '../src/db/pool.ts';
+import { type Config, loadConfig } from '../src/config.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
-import { createApp } from '../src/http/app.ts';
-import { startEventHub } from '../src/http/eventHub.ts';
 import { createHttpServer } from '../src/http/server.ts';
-import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker, workerSettings } from '../src/jobs/worker.ts';
 import type { Logger } from '../src/log.ts';
-import { createMetrics } from '../src/metrics.ts';
+import { startService, stopService } from '../src/service.ts';
 
 const SECRET = 'bench-secret-that-is-at-least-32-characters';
 
@@ -16,29 +11,30 @@ const SECRET = 'bench-secret-that-is-at-least-32-characters';
  * on an ephemeral port. Rate limits and watch caps are lifted: the benchmark is the only client.
  */
 export async function startBenchService(url: string, config: Config, log: Logger, options: { delaySeconds: number }) {
-  const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
-  const db = await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs });
-  const metrics = createMetrics('bench');
-  const boss = await startBoss({ url, log, role: 'all', poolSize: config.WORKER_POOL_SIZE });
-  const worker = await startWorker(boss, workerSettings(config, { databaseUrl: url, listenUrl: url }), log, metrics);
-  const events = await startEventHub({ url, db, log });
+  // The machine's configuration, with the limits lifted and the benchmark's delay (src/service.ts wires it).
+  const wired = loadConfig({
+    ...Object.fromEntries(
+      Object.entries(config).map(([name, value]) => [name, value === undefined ? '' : String(value)]),
+    ),
+    NODE_ENV: 'test',
+    DATABASE_URL: url,
+    DATABASE_DIRECT_URL: url,
+    JWT_SECRET: SECRET,
+    BCRYPT_COST: '4',
+    TASK_COMPLETION_DELAY_SECONDS: String(options.delaySeconds),
+    RATE_LIMIT_AUTH_PER_MINUTE: '100000',
+    RATE_LIMIT_LOGIN_FAILURES: '100000',
+    REQUEST_TIMEOUT_SECONDS: '30',
+    WATCH_LIMIT_PER_USER: '10000',
+    WATCH_LIMIT_PER_PROCESS: '1000000',
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    WEBHOOK_ALLOW_HTTP: 'true',
+  });
   const http = createHttpServer(log);
-  http.serve(
-    createApp({
-      db,
-      log,
-      accounts: { secret: SECRET, expiresInSeconds: 3600, bcryptCost: 4 },
-      tasks: { db, boss, delaySeconds: options.delaySeconds },
-      rateLimit: { authPerMinute: 1_000_000_000, loginFailures: 1_000_000_000 },
-      trustProxyHops: 0,
-      requestTimeoutMs: 30_000,
-      draining: http.draining,
-      metrics,
-      events,
-      watchLimits: { perUser: 1_000_000, perProcess: 1_000_000 },
-      webhooks: { allowPrivateNetworks: true, allowHttp: true },
-    }),
-  );
+  const service = await startService(wired, { role: 'all', url, directUrl: url, log, draining: http.draining });
+  if (!service.app || !service.db) throw new Error('an all-in-one process has its app');
+  http.serve(service.app);
+  const { db, boss } = service;
   const base = `http://127.0.0.1:${await http.listen(0, '127.0.0.1')}`;
   const registered = await fetch(`${base}/register`, {
     method: 'POST',
@@ -54,11 +50,9 @@ export async function startBenchService(url: string, config: Config, log: Logger
     userId: user.id,
     authorization: `Bearer ${token}`,
     async stop() {
-      await events.close();
+      await service.events?.close();
       await http.drain(0);
-      await worker.stop();
-      await boss.stop({ graceful: false });
-      await db.end();
+      await stopService(service);
     },
   };
 }

@@ -81,6 +81,10 @@ const schema = z.object({
   WEBHOOK_DELIVERY_SLOTS_PER_USER: int(1, 999).default(4),
   /** Attempts running at once to one endpoint, in a worker process. */
   WEBHOOK_DELIVERY_PER_ENDPOINT: int(1, 100).default(2),
+  /** How often a worker looks for webhook retries come due (new deliveries wake it at once). */
+  WEBHOOK_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.1).max(60).default(2),
+  /** An endpoint whose every attempt failed for this long is disabled (Svix's rule: 5 days). */
+  WEBHOOK_DISABLE_AFTER: duration.default(5 * 86_400),
   /** Connections of a worker's pool for webhook deliveries (apart from the completions' pool). */
   WEBHOOK_POOL_SIZE: int(1, 100).default(1),
 });

@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Db } from 'pg-boss';
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { BOSS_SCHEMA } from './db/queues.ts';
 
 /**
  * What this service leans on inside its libraries, beyond their documented APIs (docs/design.md: Dependencies),
@@ -14,7 +15,7 @@ import { z } from 'zod';
  * - slonik: a query token is an object tagged `Symbol.for('SLONIK_TOKEN_QUERY')` (src/db/rawQuery.ts);
  * - zod: a schema's `_zod.def` with `type` and, for objects, `shape` (src/db/rowReader.ts);
  * - pg-boss: its job table's `blocked`, `group_id` and `pending_dependencies` columns and its queue table's
- *   `heartbeat_seconds` (src/db/parking.ts, src/jobs/queue.ts), checked against the database.
+ *   `heartbeat_seconds` (src/db/parking.ts, src/jobs/boss.ts), checked against the database.
  */
 
 const require = createRequire(import.meta.url);
@@ -62,7 +63,7 @@ const columnsRow = z.object({ table_name: z.string(), column_name: z.string() })
  * pg-boss's tables as this service writes to them directly, on `db` (after pg-boss has installed or
  * checked its schema). @throws InternalsChanged naming pg-boss's version and the missing columns.
  */
-export async function checkBossSchema(db: Db, schema = 'pgboss'): Promise<void> {
+export async function checkBossSchema(db: Db, schema = BOSS_SCHEMA): Promise<void> {
   const { rows } = await db.executeSql(
     `select table_name, column_name from information_schema.columns
      where table_schema = $1 and (table_name, column_name) in (${BOSS_COLUMNS.map((_, i) => `($${2 * i + 2}, $${2 * i + 3})`).join(', ')})`,

@@ -2,20 +2,16 @@ import { ConfigError, loadConfig } from './config.ts';
 import { withApplicationName } from './db/applicationName.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
-import { createDb } from './db/pool.ts';
 import type { Boss } from './db/queues.ts';
-import { checkSessionBounds } from './db/sessionBounds.ts';
 import { waitForDatabase } from './db/waitForDatabase.ts';
-import { destinationSettings } from './delivery/send.ts';
-import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
-import { createApp, createMetricsApp } from './http/app.ts';
-import { type EventHub, startEventHub } from './http/eventHub.ts';
+import { createMetricsApp } from './http/app.ts';
+import type { EventHub } from './http/eventHub.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
 import { checkBossSchema, checkLibraryInternals } from './internals.ts';
-import { startBoss } from './jobs/queue.ts';
-import { startWorker, type Worker, workerSettings } from './jobs/worker.ts';
+import { startBoss } from './jobs/boss.ts';
+import type { Worker } from './jobs/worker.ts';
 import { createLogger } from './log.ts';
-import { createMetrics, trackQueueDepth } from './metrics.ts';
+import { startService } from './service.ts';
 
 const ROLES = ['all', 'web', 'worker', 'migrate'] as const;
 type Role = (typeof ROLES)[number];
@@ -98,67 +94,34 @@ async function main(role: Role): Promise<void> {
     const namedDirect = withApplicationName(directUrl, `task-manager-${role}`);
     if (installing) await migrate(namedDirect, log);
 
-    // The connection budget: a web process has its API pool only (pg-boss writes jobs through it); a
-    // worker has pg-boss's pool only; the release step one connection at a time.
-    const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
-    const db = serving
-      ? await createDb(named, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs })
-      : undefined;
-    if (db) parts.db = db;
-    parts.boss = await startBoss({
-      url: installing ? directUrl : url,
-      log,
-      role,
-      poolSize: role === 'migrate' ? 1 : config.WORKER_POOL_SIZE,
-      queryTimeoutMs,
-      ...(role === 'web' && db && { api: db }),
-    });
-    await checkBossSchema(parts.boss.getDb());
-    if (role === 'migrate') return await shutdown('migrations done', 0);
-    const boss = parts.boss;
-    await checkSessionBounds(async () => {
-      const { rows } = await boss.getDb().executeSql('show statement_timeout');
-      return String(rows[0]?.statement_timeout);
-    }, log);
-
-    const metrics = createMetrics(role);
-    trackQueueDepth(metrics, parts.boss);
-    if (role === 'all' || role === 'worker') {
-      // One more connection of the worker role: the LISTEN of its wake timer (docs/deploy.md: Connection budget).
-      const urls = { databaseUrl: named, listenUrl: namedDirect };
-      parts.worker = await startWorker(parts.boss, workerSettings(config, urls), log, metrics);
-      log.info('worker started');
+    if (role === 'migrate') {
+      // The release step: the migrations above, then pg-boss's schema (and its queues), one connection.
+      parts.boss = await startBoss({ url: directUrl, log, role, poolSize: 1 });
+      await checkBossSchema(parts.boss.getDb());
+      return await shutdown('migrations done', 0);
     }
-    if (parts.http && db) {
-      const http = parts.http;
-      const secret = config.JWT_SECRET ?? (await loadOrCreateDevSecret(config.DATA_DIR));
-      // One more connection of the web role: the LISTEN of task events (docs/deploy.md: Connection budget).
-      parts.events = await startEventHub({ url: namedDirect, db, log });
-      const app = createApp({
-        db,
-        log,
-        accounts: { secret, expiresInSeconds: config.JWT_EXPIRES_IN, bcryptCost: config.BCRYPT_COST },
-        tasks: { db, boss: parts.boss, delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS },
-        rateLimit: {
-          authPerMinute: config.RATE_LIMIT_AUTH_PER_MINUTE,
-          loginFailures: config.RATE_LIMIT_LOGIN_FAILURES,
-        },
-        trustProxyHops: config.TRUST_PROXY,
-        requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
-        draining: http.draining,
-        metrics,
-        metricsToken: config.METRICS_TOKEN,
-        events: parts.events,
-        watchLimits: { perUser: config.WATCH_LIMIT_PER_USER, perProcess: config.WATCH_LIMIT_PER_PROCESS },
-        webhooks: destinationSettings(config),
-      });
-      http.serve(app);
-      const port = (http.server.address() as { port: number }).port;
+    const service = await startService(config, {
+      role,
+      url: named,
+      directUrl: namedDirect,
+      log,
+      ...(parts.http && { draining: parts.http.draining }),
+    });
+    Object.assign(parts, {
+      boss: service.boss,
+      ...(service.db && { db: service.db }),
+      ...(service.events && { events: service.events }),
+      ...(service.worker && { worker: service.worker }),
+    });
+    if (service.worker) log.info('worker started');
+    if (parts.http && service.app) {
+      parts.http.serve(service.app);
+      const port = (parts.http.server.address() as { port: number }).port;
       log.info({ port }, `listening on http://localhost:${port}`);
     } else if (config.METRICS_PORT !== undefined) {
       // A worker-only process: /metrics and /healthz on a port of their own.
       parts.http = createHttpServer(log);
-      parts.http.serve(createMetricsApp({ log, metrics, metricsToken: config.METRICS_TOKEN }));
+      parts.http.serve(createMetricsApp({ log, metrics: service.metrics, metricsToken: config.METRICS_TOKEN }));
       const port = await parts.http.listen(config.METRICS_PORT, config.HOST);
       log.info({ port }, `metrics on http://localhost:${port}/metrics`);
     }

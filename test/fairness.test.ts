@@ -79,7 +79,7 @@ test('a user whose 10 endpoints hang 30 s: another user’s deliveries arrive wi
 });
 
 test('an endpoint that failed every attempt for the configured span is disabled with a reason; enabling it starts afresh', async (t) => {
-  const service = await startService({ worker: true, deliveries: { disableAfterFailingSeconds: 2 } });
+  const service = await startService({ worker: true, disableWebhooksAfterSeconds: 2 });
   t.teardown(() => service.stop());
   let status = 500;
   const receiver = await startReceiver(() => ({ status }));

@@ -7,11 +7,15 @@
 import test from 'ava';
 import pg from 'pg';
 import type { CommonQueryMethods, QuerySqlToken } from 'slonik';
+import { UNPARK_INTERVAL_SECONDS, UNPARK_SQL } from '../src/db/parking.ts';
+import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { readEvents } from '../src/domain/tasks/events.ts';
 import type { ListFilter } from '../src/domain/tasks/queries.ts';
-import { deleteTaskRow, findTask, listTasks } from '../src/domain/tasks/queries.ts';
+import { deleteTaskRow, findTask, listTasks, orphanedTasksSql } from '../src/domain/tasks/queries.ts';
 import { findActor } from '../src/domain/users/queries.ts';
 import type { Actor } from '../src/domain/users/user.ts';
+import { RELAY_SQL } from '../src/domain/webhooks/outbox.ts';
+import { NEXT_DUE_SQL } from '../src/jobs/wakeTimer.ts';
 import { createTestDatabase } from './helpers/db.ts';
 
 const TASKS = 1_000_000;
@@ -54,6 +58,13 @@ test.before(async (t) => {
   await client.query(
     `insert into task_events (user_id, task_id, type) select 1 + g % ${USERS}, g, 'created' from generate_series(1, 200000) g`,
   );
+  // The pending tasks' completion jobs, waiting in pg-boss's table as the API writes them.
+  await client.query(
+    `insert into pgboss.job (name, id, state, start_after, data)
+     select $1, job_id, 'created', due_at, json_build_object('taskId', id) from tasks where status = 'pending'`,
+    [COMPLETE_TASK],
+  );
+  await client.query('analyze pgboss.job');
   await client.query('vacuum analyze tasks');
   await client.query('analyze users');
   await client.query('analyze task_events');
@@ -193,4 +204,39 @@ for (const [title, token, indexes, sorting] of lookups) {
       );
     },
   );
+}
+
+// The worker's statements on pg-boss's pool (plain SQL), on the same data: 50,000 pending tasks with their
+// jobs waiting. Each comment beside them records a regression of seconds at this size; none may scan the
+// tasks, their events or pg-boss's jobs.
+const BIG = new Set(['tasks', 'task_events', 'job', 'job_common']);
+const workerStatements: [string, string, unknown[]][] = [
+  ["the wake timer's next due time", NEXT_DUE_SQL, [COMPLETE_TASK]],
+  ['the unparking of jobs coming due', UNPARK_SQL, [COMPLETE_TASK, UNPARK_INTERVAL_SECONDS * 10, 1000]],
+  ["the reconciliation's scan for tasks that lost their job", orphanedTasksSql, [COMPLETE_TASK, 500]],
+  ['the webhook relay step', RELAY_SQL, [500]],
+];
+for (const [title, text, values] of workerStatements) {
+  test.serial(`on ${TASKS.toLocaleString('en')} tasks: ${title} scans none of the big tables`, async (t) => {
+    const { rows } = await client.query(`explain (format json) ${text}`, values);
+    const nodes = nodesOf(rows[0]['QUERY PLAN'][0].Plan);
+    t.log(
+      nodes
+        .map(
+          (node) =>
+            `${node['Node Type']}${node['Index Name'] ? ` on ${node['Index Name']}` : node['Relation Name'] ? ` of ${node['Relation Name']}` : ''}`,
+        )
+        .join(' > '),
+    );
+    const scans = nodes.filter((node) => node['Node Type'] === 'Seq Scan' && BIG.has(node['Relation Name'] ?? ''));
+    t.deepEqual(
+      scans.map((node) => node['Relation Name']),
+      [],
+      'no scan of a big table',
+    );
+    t.true(
+      nodes.some((node) => node['Index Name']),
+      'an index is walked',
+    );
+  });
 }

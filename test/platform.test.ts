@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { loadConfig, projectDir } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { createDb } from '../src/db/pool.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 
 const read = (file: string) => readFile(path.join(projectDir, file), 'utf8');

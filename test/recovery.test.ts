@@ -1,16 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { PgBoss } from 'pg-boss';
-import { loadConfig } from '../src/config.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { completeTasksOfJobs } from '../src/domain/tasks/completion.ts';
-import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker, workerSettings } from '../src/jobs/worker.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
-import { createMetrics } from '../src/metrics.ts';
 import { query } from './helpers/db.ts';
 import { completedIds, eventually } from './helpers/process.ts';
-import { signUp, startService } from './helpers/service.ts';
+import { signUp, startService, startWorkerService } from './helpers/service.ts';
 
 /** A logger whose JSON lines land in `lines`, as a worker process would print them. */
 function capturedLogger() {
@@ -22,20 +19,8 @@ function capturedLogger() {
 /** A worker as `npm run worker` runs it, on this database, logging into `lines`. */
 async function startWorkerProcessLike(url: string) {
   const { log, lines } = capturedLogger();
-  const boss = await startBoss({ url, log, role: 'worker', poolSize: 3 });
-  const settings = {
-    ...workerSettings(loadConfig({}), { databaseUrl: url, listenUrl: url }),
-    pollIntervalSeconds: 2,
-    reconcileIntervalSeconds: 3600,
-  };
-  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
-  return {
-    lines,
-    async stop() {
-      await worker.stop();
-      await boss.stop({ graceful: false });
-    },
-  };
+  const worker = await startWorkerService(url, { poolSize: 3, log });
+  return { lines, stop: worker.stop };
 }
 
 type TaskRow = { id: number; status: string; job_id: string; completed_at: Date | null };

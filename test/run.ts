@@ -10,7 +10,7 @@ import pg from 'pg';
 import { projectDir } from '../src/config.ts';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 
 const TEMPLATE = 'task_manager_test_template';

@@ -4,7 +4,7 @@ import type { Boss } from '../src/db/queues.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { createApp } from '../src/http/app.ts';
 import { startEventHub } from '../src/http/eventHub.ts';
-import { startBoss } from '../src/jobs/queue.ts';
+import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 import { createTestDatabase } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';

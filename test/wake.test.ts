@@ -5,35 +5,20 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { loadConfig } from '../src/config.ts';
 import { withApplicationName } from '../src/db/applicationName.ts';
 import { PARK_BEYOND_SECONDS } from '../src/db/parking.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
-import { startBoss } from '../src/jobs/queue.ts';
-import { startWorker, workerSettings } from '../src/jobs/worker.ts';
-import { createLogger } from '../src/log.ts';
-import { createMetrics } from '../src/metrics.ts';
 import { createTestDatabase, query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
-import { signUp, startService, type TestService } from './helpers/service.ts';
+import { signUp, startService, startWorkerService, type TestService } from './helpers/service.ts';
 
 const POLL_SECONDS = 60;
 
 /** A worker that polls once a minute (only its wake timer completes a task on time), stopped at teardown. */
 async function startSlowWorker(t: { teardown(fn: () => unknown): void }, url: string, listenUrl = url) {
-  const log = createLogger({ LOG_LEVEL: 'silent' });
-  const boss = await startBoss({ url, log, role: 'worker', poolSize: 2 });
-  const settings = {
-    ...workerSettings(loadConfig({}), { databaseUrl: url, listenUrl }),
-    pollIntervalSeconds: POLL_SECONDS,
-    reconcileIntervalSeconds: 3600,
-  };
-  const worker = await startWorker(boss, settings, log, createMetrics('worker'));
-  t.teardown(async () => {
-    await worker.stop();
-    await boss.stop({ graceful: false });
-  });
-  return boss;
+  const worker = await startWorkerService(url, { pollIntervalSeconds: POLL_SECONDS, listenUrl });
+  t.teardown(worker.stop);
+  return worker.boss;
 }
 
 /** Two web processes on one database, one scheduling 60 s ahead and one 1 s ahead, and a slow-polling worker. */

@@ -1,4 +1,4 @@
-import { COMPLETE_TASK } from './queues.ts';
+import { BOSS_SCHEMA, COMPLETE_TASK } from './queues.ts';
 
 type Db = { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> };
 
@@ -15,7 +15,7 @@ export const PARK_BEYOND_SECONDS = 600;
 export const UNPARK_INTERVAL_SECONDS = 60;
 
 const PARK_SQL = `
-  update pgboss.job set blocked = true
+  update ${BOSS_SCHEMA}.job set blocked = true
   where name = $1 and id = $2 and state = 'created' and not blocked and pending_dependencies = 0
     and start_after > now() + make_interval(secs => $3)`;
 
@@ -28,11 +28,11 @@ export async function parkIfFar(db: Db, jobId: string, startAfter: Date): Promis
 // One range of pg-boss's (name, state, blocked, start_after) index, walked in its order: without the
 // `order by`, the planner took the range for common (it multiplies the two conditions' estimates) and
 // scanned the table, 0.8 s at 1.2 million jobs.
-const UNPARK_SQL = `
+export const UNPARK_SQL = `
   with unparked as (
-    update pgboss.job set blocked = false
+    update ${BOSS_SCHEMA}.job set blocked = false
     where name = $1 and id in (
-      select id from pgboss.job
+      select id from ${BOSS_SCHEMA}.job
       where name = $1 and state = 'created' and blocked and pending_dependencies = 0
         and start_after <= now() + make_interval(secs => $2)
       order by start_after limit $3)
@@ -61,9 +61,9 @@ export function unparkDueJobs(db: Db): Promise<number> {
 // The other range of the same index; twice the horizon, so that a job is never parked and unparked by turns.
 const PARK_FAR_SQL = `
   with parked as (
-    update pgboss.job set blocked = true
+    update ${BOSS_SCHEMA}.job set blocked = true
     where name = $1 and id in (
-      select id from pgboss.job
+      select id from ${BOSS_SCHEMA}.job
       where name = $1 and state = 'created' and not blocked and pending_dependencies = 0
         and start_after > now() + make_interval(secs => $2 * 2)
       order by start_after limit $3)

@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
  * Postgres applies role defaults when a server connection starts, so they hold whatever sits between.
  * A migration that needs longer says so inside its own transaction (`set local statement_timeout = 0`).
  */
-export const SESSION_BOUNDS = {
+const SESSION_BOUNDS = {
   statement_timeout: '30s',
   idle_in_transaction_session_timeout: '60s',
 } as const;

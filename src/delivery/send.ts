@@ -32,7 +32,7 @@ export class DestinationRefused extends Error {
 }
 
 /** The longest URL an endpoint may have, as stored: the parser's `href`, which may be longer than what was sent. */
-export const MAX_URL_LENGTH = 2000;
+const MAX_URL_LENGTH = 2000;
 
 /**
  * The URL rules that need no network: no whitespace or control character in it (the parser would drop or
@@ -126,7 +126,7 @@ export type Attempt =
     };
 
 /** The whole exchange (connect, send, answer, the first kilobyte of the body) must end within this. */
-export const ATTEMPT_TIMEOUT_MS = 10_000;
+const ATTEMPT_TIMEOUT_MS = 10_000;
 /** How much of an answer's body is read and kept for the deliveries log. */
 const MAX_RESPONSE_BYTES = 1024;
 

@@ -15,7 +15,7 @@ import { appRoutes } from './routes/app.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
-import { queueRoutes } from './routes/queue.ts';
+import { queueRoutes } from './routes/overview.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { userRoutes } from './routes/users.ts';
 import { webhookRoutes } from './routes/webhooks.ts';

@@ -6,7 +6,6 @@ import { taskRow } from '../domain/tasks/task.ts';
 import { userRow } from '../domain/users/user.ts';
 import { deliveryRow, endpointRow } from '../domain/webhooks/webhook.ts';
 import type { Access } from './auth.ts';
-import { MAX_WAIT_SECONDS } from './routes/watch.ts';
 import {
   changePasswordBody,
   createApiKeyBody,
@@ -25,6 +24,7 @@ import {
   updateUserBody,
   updateWebhookBody,
 } from './schemas.ts';
+import { MAX_WAIT_SECONDS } from './watch.ts';
 
 /** Error responses by status: each names the codes it may carry. */
 const ERRORS = {

@@ -90,7 +90,7 @@ const description = z
   .meta({ description: 'Up to 5000 characters', example: 'description here' });
 
 /** How far ahead a task may be due: 365 days, by `due_at` or `delay_seconds` alike. */
-export const MAX_DELAY_SECONDS = 31_536_000;
+const MAX_DELAY_SECONDS = 31_536_000;
 
 const dueAt = z
   .string()

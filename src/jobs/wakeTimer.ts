@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { coalesce } from '../coalesce.ts';
 import { listen } from '../db/listen.ts';
-import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
+import { BOSS_SCHEMA, type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import type { Logger } from '../log.ts';
 
 /**
@@ -14,18 +14,18 @@ import type { Logger } from '../log.ts';
  * waiting state: one index probe each, however many jobs wait. (A single `min()` over both states, or an
  * `exists` the planner estimated as common, read every waiting job: 400 ms at 500,000 of them.)
  */
-const NEXT_DUE_SQL = `
+export const NEXT_DUE_SQL = `
   with firsts as (
-    (select start_after from pgboss.job where name = $1 and state = 'created' and not blocked
+    (select start_after from ${BOSS_SCHEMA}.job where name = $1 and state = 'created' and not blocked
      order by start_after limit 1)
     union all
-    (select start_after from pgboss.job where name = $1 and state = 'retry' and not blocked
+    (select start_after from ${BOSS_SCHEMA}.job where name = $1 and state = 'retry' and not blocked
      order by start_after limit 1)),
   nexts as (
-    (select start_after from pgboss.job where name = $1 and state = 'created' and not blocked
+    (select start_after from ${BOSS_SCHEMA}.job where name = $1 and state = 'created' and not blocked
        and start_after > now() order by start_after limit 1)
     union all
-    (select start_after from pgboss.job where name = $1 and state = 'retry' and not blocked
+    (select start_after from ${BOSS_SCHEMA}.job where name = $1 and state = 'retry' and not blocked
        and start_after > now() order by start_after limit 1))
   select
     (select extract(epoch from min(start_after) - now()) * 1000 from nexts) as wait_ms,

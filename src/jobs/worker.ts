@@ -1,20 +1,13 @@
 import type { Config } from '../config.ts';
 import { parkFarJobs, UNPARK_INTERVAL_SECONDS, unparkDueJobs } from '../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
+import { DELIVERY_DEFAULTS, type DeliverySettings, startDeliveries } from '../delivery/deliveries.ts';
 import { destinationSettings } from '../delivery/send.ts';
-import { DELIVERY_DEFAULTS, type DeliverySettings, startDeliveries } from '../delivery/worker.ts';
-import {
-  type Completed,
-  completeTasksOfJobs,
-  purgeExpiredIdempotencyKeys,
-  purgeExpiredRateLimits,
-  purgeOldTaskEvents,
-  rescheduleOrphanedTasks,
-} from '../domain/tasks/completion.ts';
-import { purgeOldDeliveries } from '../domain/webhooks/attempts.ts';
+import { purgeExpired } from '../domain/retention.ts';
+import { type Completed, completeTasksOfJobs, rescheduleOrphanedTasks } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { startDeliveryBoss } from './queue.ts';
+import { startDeliveryBoss } from './boss.ts';
 import { startWakeTimer } from './wakeTimer.ts';
 
 export type WorkerSettings = {
@@ -44,6 +37,8 @@ export const workerSettings = (
     | 'WEBHOOK_DELIVERY_SLOTS_PER_USER'
     | 'WEBHOOK_DELIVERY_PER_ENDPOINT'
     | 'WEBHOOK_POOL_SIZE'
+    | 'WEBHOOK_POLL_INTERVAL_SECONDS'
+    | 'WEBHOOK_DISABLE_AFTER'
     | 'DATABASE_QUERY_TIMEOUT_SECONDS'
   >,
   urls: { databaseUrl: string; listenUrl?: string },
@@ -59,6 +54,8 @@ export const workerSettings = (
     slotsPerUser: config.WEBHOOK_DELIVERY_SLOTS_PER_USER,
     perEndpoint: config.WEBHOOK_DELIVERY_PER_ENDPOINT,
     poolSize: config.WEBHOOK_POOL_SIZE,
+    pollIntervalSeconds: config.WEBHOOK_POLL_INTERVAL_SECONDS,
+    disableAfterFailingSeconds: config.WEBHOOK_DISABLE_AFTER,
     databaseUrl: urls.databaseUrl,
     queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000,
   },
@@ -124,16 +121,17 @@ export async function startWorker(
       }
       // Those jobs announce themselves with no task event: the timer looks for them.
       if (rescheduled.length > 0) await wake?.rearm();
-      const purged = await purgeExpiredIdempotencyKeys(boss);
-      if (purged > 0) log.info({ purged }, 'deleted expired idempotency keys');
-      const counters = await purgeExpiredRateLimits(boss);
-      if (counters > 0) log.info({ counters }, 'deleted expired rate-limit counters');
-      const events = await purgeOldTaskEvents(boss);
-      if (events > 0) log.info({ events }, 'deleted task events older than 24 hours');
-      const sent = await purgeOldDeliveries(boss.getDb());
-      if (sent > 0) log.info({ deliveries: sent }, 'deleted webhook deliveries older than 7 days');
     } catch (error) {
       log.error({ err: error }, 'reconciliation failed; it runs again at the next interval');
+    }
+  };
+  // Retention (src/domain/retention.ts), at the same interval: what is past its keeping time goes.
+  const purge = async () => {
+    try {
+      const purged = await purgeExpired(boss.getDb());
+      if (Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'deleted rows past their retention');
+    } catch (error) {
+      log.error({ err: error }, 'the retention pass failed; it runs again at the next interval');
     }
   };
   // Parked jobs (due beyond the horizon) are unparked well before they come due; then the timer looks.
@@ -151,9 +149,9 @@ export async function startWorker(
       log.error({ err: error }, 'unparking jobs failed; it runs again at the next interval');
     }
   };
-  running = unpark().then(reconcile);
+  running = unpark().then(reconcile).then(purge);
   const timer = setInterval(() => {
-    running = running.then(reconcile);
+    running = running.then(reconcile).then(purge);
   }, settings.reconcileIntervalSeconds * 1000);
   const unparkTimer = setInterval(() => {
     running = running.then(unpark);

@@ -1,17 +1,12 @@
 import type { Server } from 'node:http';
 import type Koa from 'koa';
 import { loadConfig } from '../../src/config.ts';
-import { createDb } from '../../src/db/pool.ts';
 import type { DestinationSettings } from '../../src/delivery/send.ts';
-import type { DeliverySettings } from '../../src/delivery/worker.ts';
-import { createApp } from '../../src/http/app.ts';
 import type { AppDeps } from '../../src/http/deps.ts';
-import { startEventHub } from '../../src/http/eventHub.ts';
 import { createHttpServer } from '../../src/http/server.ts';
-import { startBoss } from '../../src/jobs/queue.ts';
-import { startWorker, workerSettings } from '../../src/jobs/worker.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
+import { startService as startServiceOf, stopService } from '../../src/service.ts';
 import { createTestDatabase } from './db.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -19,8 +14,11 @@ export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 export type TestService = Awaited<ReturnType<typeof startService>>;
 
 /**
- * The real service in this process, on a database of its own and an ephemeral port: HTTP API, pg-boss,
- * and (with `worker: true`) the completion worker. bcrypt runs at cost 4 to keep the suite fast.
+ * The real service in this process, on a database of its own and an ephemeral port, wired as production
+ * wires it (src/service.ts), from a configuration of these options: a web process (HTTP API, pg-boss
+ * writing through the API pool), or with `worker: true` the all-in-one process with the worker. bcrypt
+ * runs at cost 4 to keep the suite fast, and the suite registers and logs in far more often than a person
+ * would: high rate limits unless a test sets them.
  */
 export async function startService(
   options: {
@@ -39,10 +37,10 @@ export async function startService(
     watchPerProcess?: number;
     /** Where webhooks may go: by default anywhere, loopback and http included (the receivers run here). */
     webhooks?: DestinationSettings;
+    /** An endpoint failing every attempt for this many seconds is disabled (5 days). */
+    disableWebhooksAfterSeconds?: number;
     /** Where the service logs (silent by default). */
     log?: Logger;
-    /** The worker's delivery settings that a test sets (slots, shares, the 5-day rule, polls). */
-    deliveries?: Partial<DeliverySettings>;
   } = {},
 ) {
   const webhookDestinations = options.webhooks ?? { allowPrivateNetworks: true, allowHttp: true };
@@ -50,71 +48,75 @@ export async function startService(
     ? { url: options.databaseUrl, drop: async () => {} }
     : await createTestDatabase();
   const log = options.log ?? createLogger({ LOG_LEVEL: (process.env.TEST_LOG_LEVEL ?? 'silent') as 'silent' });
-  const db = await createDb(database.url, { maximumPoolSize: 5, queryTimeoutMs: 15_000 });
-  const metrics = createMetrics('test');
-  // As in production: a web process's pg-boss writes through the API pool; a worker's has a pool of its own.
-  const boss = options.worker
-    ? await startBoss({ url: database.url, log, role: 'all', poolSize: 5 })
-    : await startBoss({ url: database.url, log, role: 'web', poolSize: 0, api: db });
-  const worker = options.worker
-    ? await startWorker(
-        boss,
-        {
-          pollIntervalSeconds: options.pollIntervalSeconds ?? 2,
-          batchSize: 50,
-          reconcileIntervalSeconds: 3600,
-          listenUrl: database.url,
-          deliveries: {
-            ...workerSettings(loadConfig({}), { databaseUrl: database.url }).deliveries,
-            ...webhookDestinations,
-            pollIntervalSeconds: 1,
-            ...options.deliveries,
-          },
-        },
-        log,
-        metrics,
-      )
-    : null;
-  const events = await startEventHub({ url: database.url, db, log });
-  const accounts = { secret: TEST_SECRET, expiresInSeconds: options.expiresIn ?? 3600, bcryptCost: 4 };
-  const tasks = { db, boss, delaySeconds: options.delaySeconds ?? 120 };
-  const deps: AppDeps = {
-    db,
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    JWT_SECRET: TEST_SECRET,
+    JWT_EXPIRES_IN: String(options.expiresIn ?? 3600),
+    BCRYPT_COST: '4',
+    TASK_COMPLETION_DELAY_SECONDS: String(options.delaySeconds ?? 120),
+    DATABASE_POOL_SIZE: '5',
+    WORKER_POOL_SIZE: '5',
+    WORKER_POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds ?? 2),
+    RECONCILE_INTERVAL_SECONDS: '3600',
+    RATE_LIMIT_AUTH_PER_MINUTE: String(options.authPerMinute ?? 100_000),
+    RATE_LIMIT_LOGIN_FAILURES: String(options.loginFailures ?? 100_000),
+    TRUST_PROXY: String(options.trustProxyHops ?? 0),
+    WATCH_LIMIT_PER_USER: String(options.watchPerUser ?? 10),
+    WATCH_LIMIT_PER_PROCESS: String(options.watchPerProcess ?? 1000),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: String(webhookDestinations.allowPrivateNetworks),
+    WEBHOOK_ALLOW_HTTP: String(webhookDestinations.allowHttp),
+    WEBHOOK_POLL_INTERVAL_SECONDS: '1',
+    ...(options.disableWebhooksAfterSeconds && { WEBHOOK_DISABLE_AFTER: String(options.disableWebhooksAfterSeconds) }),
+    ...(options.metricsToken && { METRICS_TOKEN: options.metricsToken }),
+  });
+  const service = await startServiceOf(config, {
+    role: options.worker ? 'all' : 'web',
+    url: database.url,
+    directUrl: database.url,
     log,
-    accounts,
-    tasks,
-    // The suite registers and logs in far more often than a person would: high limits unless a test sets them.
-    rateLimit: { authPerMinute: options.authPerMinute ?? 100_000, loginFailures: options.loginFailures ?? 100_000 },
-    trustProxyHops: options.trustProxyHops ?? 0,
-    requestTimeoutMs: 5_000,
-    draining: () => false,
-    metrics,
-    metricsToken: options.metricsToken,
-    events,
-    watchLimits: { perUser: options.watchPerUser ?? 10, perProcess: options.watchPerProcess ?? 1000 },
-    webhooks: webhookDestinations,
-  };
-  const { server, baseUrl } = await listenOnFreePort(createApp(deps));
+  });
+  const { db, events, deps, app } = service;
+  if (!db || !events || !deps || !app) throw new Error('a web process has its app');
+  const { server, baseUrl } = await listenOnFreePort(app);
   return {
     baseUrl,
     deps,
-    metrics,
+    metrics: service.metrics,
     databaseUrl: database.url,
     db,
-    boss,
-    tasks,
+    boss: service.boss,
+    tasks: deps.tasks,
     api: client(baseUrl),
     events,
     async stop() {
-      await events.close();
-      await worker?.stop();
+      await events.close(); // streams end before the server closes their connections
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      await boss.stop({ graceful: false });
-      await db.end();
+      await stopService(service);
       await database.drop();
     },
   };
+}
+
+/**
+ * A worker process's parts in this process, as `npm run worker` wires them (src/service.ts), on `url`;
+ * its wake timer LISTENs on `listenUrl`. Resolves with its pg-boss and the way to stop it.
+ */
+export async function startWorkerService(
+  url: string,
+  options: { pollIntervalSeconds?: number; poolSize?: number; listenUrl?: string; log?: Logger } = {},
+) {
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: url,
+    WORKER_POOL_SIZE: String(options.poolSize ?? 2),
+    WORKER_POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds ?? 2),
+    RECONCILE_INTERVAL_SECONDS: '3600',
+  });
+  const log = options.log ?? createLogger({ LOG_LEVEL: 'silent' });
+  const service = await startServiceOf(config, { role: 'worker', url, directUrl: options.listenUrl ?? url, log });
+  return { boss: service.boss, stop: () => stopService(service) };
 }
 
 /** Serves a Koa app on an ephemeral loopback port, through the service's own HTTP server. */

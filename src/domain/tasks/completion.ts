@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { inTransaction } from '../../db/bossTransaction.ts';
-import { parkIfFar } from '../../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
-import { purgeOldTaskEventsSql } from './events.ts';
-import {
-  completeTasksOfJobsSql,
-  orphanedTasksSql,
-  purgeExpiredIdempotencyKeysSql,
-  purgeExpiredRateLimitsSql,
-  rescheduleTaskSql,
-} from './queries.ts';
+import { sendCompletionJob } from './completionJob.ts';
+import { completeTasksOfJobsSql, orphanedTasksSql, rescheduleTaskSql } from './queries.ts';
 
 const completedRow = z.object({ id: z.coerce.number(), lateness_seconds: z.number() });
 export type Completed = { id: number; latenessSeconds: number };
@@ -48,35 +41,10 @@ export async function rescheduleOrphanedTasks(boss: Boss, limit = 500): Promise<
     const rescheduled = await inTransaction(boss, async (db) => {
       const { rows: changed } = await db.executeSql(rescheduleTaskSql, [orphan.id, orphan.job_id, jobId]);
       if (changed.length === 0) return false; // completed, deleted or rescheduled meanwhile
-      await boss.send(COMPLETE_TASK, { taskId: orphan.id }, { id: jobId, startAfter, db });
-      await parkIfFar(db, jobId, startAfter);
+      await sendCompletionJob(boss, db, { taskId: orphan.id, jobId, dueAt: startAfter });
       return true;
     });
     if (rescheduled) done.push({ taskId: orphan.id, lostJobId: orphan.job_id, jobId, startAfter });
   }
   return done;
-}
-
-const countRow = z.object({ count: z.number() });
-
-/** Idempotency keys answer retries for 24 hours; older ones are deleted. Resolves with how many. */
-export async function purgeExpiredIdempotencyKeys(boss: Boss): Promise<number> {
-  const { rows } = await boss.getDb().executeSql(purgeExpiredIdempotencyKeysSql, []);
-  return countRow.parse(rows[0]).count;
-}
-
-/**
- * Rate-limit counters are kept until their window ends (a minute, 15 minutes or an hour): an expired one
- * counts from zero anyway, and rate-limiter-flexible's Postgres store leaves them behind, one per address
- * and route. Resolves with how many went.
- */
-export async function purgeExpiredRateLimits(boss: Boss): Promise<number> {
-  const { rows } = await boss.getDb().executeSql(purgeExpiredRateLimitsSql, []);
-  return countRow.parse(rows[0]).count;
-}
-
-/** Task events are kept 24 hours (the replay window of GET /tasks/events). Resolves with how many went. */
-export async function purgeOldTaskEvents(boss: Boss): Promise<number> {
-  const { rows } = await boss.getDb().executeSql(purgeOldTaskEventsSql, []);
-  return countRow.parse(rows[0]).count;
 }

@@ -2,7 +2,7 @@ import { type CommonQueryMethods, sql } from 'slonik';
 import { z } from 'zod';
 import { idColumn, timestampColumn } from '../../db/columns.ts';
 
-export const taskEventTypes = ['created', 'completed', 'deleted', 'rescheduled'] as const;
+const taskEventTypes = ['created', 'completed', 'deleted', 'rescheduled'] as const;
 
 /**
  * A place in the event history: events are ordered by (transaction, id), see sql/*_task_events.sql.

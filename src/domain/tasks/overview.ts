@@ -1,6 +1,6 @@
 import { type CommonQueryMethods, sql } from 'slonik';
 import { z } from 'zod';
-import { COMPLETE_TASK } from '../../db/queues.ts';
+import { BOSS_SCHEMA, COMPLETE_TASK } from '../../db/queues.ts';
 
 export const queueOverviewRow = z
   .object({
@@ -24,6 +24,6 @@ export function queueOverview(db: CommonQueryMethods) {
       (select count(*)::int from tasks where status = 'pending') as pending,
       (select count(*)::int from tasks where status = 'pending' and due_at <= now() + interval '1 minute')
         as due_next_minute,
-      (select count(*)::int from pgboss.job where name = ${COMPLETE_TASK} and state = 'failed') as failed_jobs,
+      (select count(*)::int from ${sql.identifier([BOSS_SCHEMA, 'job'])} where name = ${COMPLETE_TASK} and state = 'failed') as failed_jobs,
       (select count(*)::int from webhook_deliveries where status = 'failed') as failed_deliveries`);
 }

@@ -1,5 +1,6 @@
 import { type CommonQueryMethods, type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
+import { BOSS_SCHEMA } from '../../db/queues.ts';
 import type { Actor } from '../users/user.ts';
 import type { ListCursor, TaskSort } from './listCursor.ts';
 import { type Due, type TaskStatus, taskRow } from './task.ts';
@@ -129,7 +130,7 @@ export const orphanedTasksSql = `
   select t.id, t.job_id, t.due_at from tasks t
   where t.status = 'pending' and t.due_at <= now() + interval '1 minute'
     and not exists (
-      select 1 from pgboss.job j
+      select 1 from ${BOSS_SCHEMA}.job j
       where j.name = $1 and j.id = t.job_id and j.state in ('created', 'retry', 'active'))
   order by t.due_at, t.id
   limit $2`;

@@ -1,15 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  type DatabasePool,
-  type DatabaseTransactionConnection,
-  ForeignKeyIntegrityConstraintViolationError,
-} from 'slonik';
+import { type DatabasePool, ForeignKeyIntegrityConstraintViolationError } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
-import { parkIfFar } from '../../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
-import { keysetPage } from '../pages.ts';
+import { keysetPage } from '../keysetPage.ts';
 import type { Actor } from '../users/user.ts';
+import { sendCompletionJob } from './completionJob.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
 import { formatListCursor, type ListCursor, type TaskSort } from './listCursor.ts';
 import {
@@ -57,7 +53,7 @@ export async function createTask(
     const task = await deps.db.transaction(async (tx) => {
       const jobId = randomUUID();
       const task = await insertTask(tx, { userId: actor.id, title, description, jobId, due });
-      await sendCompletionJob(deps.boss, tx, task, jobId);
+      await sendCompletionJob(deps.boss, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
       if (idempotencyKey !== undefined) {
         const claimed = await claimIdempotencyKey(tx, { userId: actor.id, key: idempotencyKey, fingerprint, task });
         if (!claimed) throw new KeyTaken();
@@ -154,7 +150,7 @@ export function updateTask(
       if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
       const jobId = randomUUID();
       task = await rescheduleTask(tx, id, { due: change.due, jobId });
-      await sendCompletionJob(deps.boss, tx, task, jobId);
+      await sendCompletionJob(deps.boss, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
     }
     if (change.status === 'completed' && task.status === 'pending') {
       if (task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
@@ -178,23 +174,4 @@ export function deleteTask(deps: TaskDeps, actor: Actor, id: number): Promise<vo
     if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
     await deleteTaskRow(tx, id);
   });
-}
-
-/**
- * The job (`jobId`, already on the task's row) that completes `task` at its `due_at`, written in `tx`;
- * parked when it is due far ahead (src/db/parking.ts).
- */
-async function sendCompletionJob(
-  boss: Boss,
-  tx: DatabaseTransactionConnection,
-  task: Task,
-  jobId: string,
-): Promise<void> {
-  const sent = await boss.send(
-    COMPLETE_TASK,
-    { taskId: task.id },
-    { id: jobId, startAfter: new Date(task.due_at), db: bossDb(tx) },
-  );
-  if (sent !== jobId) throw new Error(`pg-boss did not create job ${jobId} for task ${task.id}`);
-  await parkIfFar(bossDb(tx), jobId, new Date(task.due_at));
 }

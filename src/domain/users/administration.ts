@@ -2,7 +2,7 @@ import type { DatabasePool, DatabaseTransactionConnection } from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { conflict, forbidden, notFound } from '../../errors.ts';
-import { keysetPage } from '../pages.ts';
+import { keysetPage } from '../keysetPage.ts';
 import { deleteUserRow, findUserById, listUsers, lockAdmins, lockJobsOfUser, lockUser, setRole } from './queries.ts';
 import type { Actor, Role, User } from './user.ts';
 

@@ -17,7 +17,6 @@ const deliveryRow = z.object({
   secrets: z.array(z.string()),
 });
 export type PendingDelivery = z.output<typeof deliveryRow>;
-const countRow = z.object({ count: z.number() });
 
 /** The delivery and what is needed to send it: the endpoint's URL and the secrets that sign now. */
 export async function loadDelivery(db: Db, id: string): Promise<PendingDelivery | null> {
@@ -108,16 +107,4 @@ export async function disableEndpointOf(db: Db, deliveryId: string, reason: stri
      where id = (select endpoint_id from webhook_deliveries where id = $1)`,
     [deliveryId, reason],
   );
-}
-
-/** Deliveries are kept 7 days for the log; pending ones stay until they end. Resolves with how many went. */
-export async function purgeOldDeliveries(db: Db): Promise<number> {
-  const { rows } = await db.executeSql(
-    `with gone as (
-       delete from webhook_deliveries where created_at < now() - interval '7 days' and status <> 'pending'
-       returning 1)
-     select count(*)::int as count from gone`,
-    [],
-  );
-  return countRow.parse(rows[0]).count;
 }

@@ -4,7 +4,7 @@ import { bossDb } from '../../db/bossDb.ts';
 import { idColumn } from '../../db/columns.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
 import { conflict, notFound } from '../../errors.ts';
-import { keysetPage } from '../pages.ts';
+import { keysetPage } from '../keysetPage.ts';
 import type { Actor } from '../users/user.ts';
 import { getEndpoint } from './endpoints.ts';
 import { deliveryJob } from './outbox.ts';

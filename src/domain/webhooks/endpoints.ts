@@ -16,7 +16,7 @@ const countRow = z.object({ count: z.number() });
 const secretRow = z.object({ secret: z.string() });
 
 /** A new signing secret, as Standard Webhooks gives them out: `whsec_` and the base64 of 32 random bytes. */
-export const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 /** Endpoints are their owner's alone (an admin's too): someone else's is a 404, as a task is. */
 const mine = (actor: Actor, id: number) => sql.fragment`id = ${id} and user_id = ${actor.id}`;

@@ -14,7 +14,7 @@ import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
  */
 
 /** Events read per transaction. */
-export const RELAY_BATCH = 500;
+const RELAY_BATCH = 500;
 
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
@@ -41,7 +41,7 @@ const SKIP_SQL = `
  * `data` is the task as the API shows it at the relay's read; a deleted task's (or a task gone before the
  * relay came) is `{id, user_id}`.
  */
-const RELAY_SQL = `
+export const RELAY_SQL = `
   with position as (
     select tx, event_id from webhook_relay where id = 1 for update skip locked
   ), batch as (
@@ -88,7 +88,7 @@ export type DeliveryJobData = { deliveryId: string; endpointId: number };
 
 /**
  * A delivery's job, grouped by its owner: pg-boss then runs at most the owner's share of their jobs at
- * once, across every worker (`groupConcurrency`, src/delivery/worker.ts).
+ * once, across every worker (`groupConcurrency`, src/delivery/deliveries.ts).
  */
 export const deliveryJob = (delivery: { id: string; endpoint_id: number; user_id: number }) => ({
   data: { deliveryId: delivery.id, endpointId: delivery.endpoint_id } satisfies DeliveryJobData,

@@ -23,7 +23,7 @@ export const endpointRow = z
   .meta({ id: 'WebhookEndpoint' });
 export type Endpoint = z.output<typeof endpointRow>;
 
-export const deliveryStatuses = ['pending', 'succeeded', 'failed'] as const;
+const deliveryStatuses = ['pending', 'succeeded', 'failed'] as const;
 
 /** One event sent (or to be sent) to one endpoint, with what came back. */
 export const deliveryRow = z
@@ -45,7 +45,5 @@ export type Delivery = z.output<typeof deliveryRow>;
 
 /** At most this many endpoints per user. */
 export const MAX_ENDPOINTS_PER_USER = 10;
-/** An endpoint whose every attempt failed for this long is disabled (Svix's rule). */
-export const DISABLE_AFTER_FAILING_SECONDS = 5 * 86_400;
 /** During a rotation, the previous secret signs beside the new one this long. */
 export const ROTATION_OVERLAP_HOURS = 24;

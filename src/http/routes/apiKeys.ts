@@ -9,7 +9,7 @@ import type { AppDeps } from '../deps.ts';
 import type { AuthLimiter } from '../rateLimit.ts';
 import { createApiKeyBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { pathId } from './pages.ts';
+import { pathId } from './urls.ts';
 
 /** A path's key id: a positive integer, or the key is not found. */
 function keyId(ctx: Context): number {

@@ -15,8 +15,8 @@ import { type Auth, actorOf, tokenExpiresAt } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { nextLink, pathId } from './pages.ts';
-import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from './watch.ts';
+import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from '../watch.ts';
+import { nextLink, pathId } from './urls.ts';
 
 /**
  * The `Idempotency-Key` header (IETF httpapi draft): a string of 1 to 255 visible ASCII characters, quoted

@@ -6,7 +6,7 @@ import type { AppDeps } from '../deps.ts';
 import type { AuthLimiter } from '../rateLimit.ts';
 import { listUsersQuery, updateUserBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { nextLink, pathId } from './pages.ts';
+import { nextLink, pathId } from './urls.ts';
 
 /** User administration, for admins only (403 for anyone else). */
 export function userRoutes({

@@ -16,7 +16,7 @@ import { type Auth, actorOf } from '../auth.ts';
 import type { AppDeps } from '../deps.ts';
 import { createWebhookBody, listDeliveriesQuery, updateWebhookBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
-import { nextLink, pathId } from './pages.ts';
+import { nextLink, pathId } from './urls.ts';
 
 /** A delivery id is a UUID; anything else names no delivery. */
 function deliveryId(ctx: Context): string {

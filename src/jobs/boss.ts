@@ -2,7 +2,7 @@ import { PgBoss } from 'pg-boss';
 import type { DatabasePool } from 'slonik';
 import { withApplicationName } from '../db/applicationName.ts';
 import { bossDb } from '../db/bossDb.ts';
-import { type Boss, COMPLETE_TASK, DELIVER_WEBHOOK, DELIVER_WEBHOOK_FAILED } from '../db/queues.ts';
+import { BOSS_SCHEMA, type Boss, COMPLETE_TASK, DELIVER_WEBHOOK, DELIVER_WEBHOOK_FAILED } from '../db/queues.ts';
 import type { Logger } from '../log.ts';
 
 type Options = {
@@ -26,7 +26,7 @@ type Options = {
  * failure n (n from 0; capped at an hour): 1.1 to 2 hours of doubling up to the cap, then 23 hourly tries,
  * so a delivery is tried for 24.1 to 25.1 hours before it fails.
  */
-export const WEBHOOK_RETRY_LIMIT = 36;
+const WEBHOOK_RETRY_LIMIT = 36;
 
 /** A worker that stops heartbeating (killed, frozen) loses its jobs after this; they are retried elsewhere. */
 const HEARTBEAT_SECONDS = 10;
@@ -52,7 +52,7 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
       };
   const boss = new PgBoss({
     ...connection,
-    schema: 'pgboss',
+    schema: BOSS_SCHEMA,
     // The deliveries' pg-boss neither installs nor supervises: the worker's own does both.
     ...(role === 'deliveries' && { migrate: false }),
     supervise: working,
@@ -80,7 +80,7 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
     });
     // Webhook deliveries: pg-boss retries a failed attempt with exponential backoff and jitter (about 1 s,
     // doubling, at most an hour apart) for about 25 hours, then the job fails and is copied to the dead
-    // letter queue for operators. See src/delivery/worker.ts.
+    // letter queue for operators. See src/delivery/deliveries.ts.
     await boss.createQueue(DELIVER_WEBHOOK_FAILED, { retentionSeconds: 60 * 60 * 24 * 7 });
     await boss.createQueue(DELIVER_WEBHOOK, {
       retryLimit: WEBHOOK_RETRY_LIMIT,
@@ -98,7 +98,7 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
     await boss
       .getDb()
       .executeSql(
-        'update pgboss.queue set heartbeat_seconds = $2 where name = $1 and heartbeat_seconds is distinct from $2',
+        `update ${BOSS_SCHEMA}.queue set heartbeat_seconds = $2 where name = $1 and heartbeat_seconds is distinct from $2`,
         [COMPLETE_TASK, HEARTBEAT_SECONDS],
       );
   }
@@ -108,7 +108,7 @@ export async function startBoss({ url, log, role, poolSize, queryTimeoutMs, api 
 /**
  * The webhook deliveries' own pg-boss in a worker process: its own pool of `poolSize` connections, so that
  * slow endpoints and a storm of deliveries never wait for, nor hold, a connection the completions need.
- * It works no queue through pg-boss's `work` (src/delivery/worker.ts fetches) and runs no maintenance.
+ * It works no queue through pg-boss's `work` (src/delivery/deliveries.ts fetches) and runs no maintenance.
  */
 export const startDeliveryBoss = (options: Omit<Options, 'role' | 'api'>) =>
   // Its connections carry a name of their own (a name in the URL wins over pg's option).

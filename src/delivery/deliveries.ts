@@ -3,7 +3,6 @@ import { coalesce } from '../coalesce.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../db/queues.ts';
 import { disableEndpointOf, dropDelivery, loadDelivery, recordAttempt } from '../domain/webhooks/attempts.ts';
 import { type DeliveryJobData, relayEvents } from '../domain/webhooks/outbox.ts';
-import { DISABLE_AFTER_FAILING_SECONDS } from '../domain/webhooks/webhook.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { version } from '../version.ts';
@@ -45,9 +44,7 @@ export type DeliverySettings = DestinationSettings & {
 /** The delivery settings that are not configuration (the others come from config.ts). */
 export const DELIVERY_DEFAULTS = {
   userAgent: `task-manager/${version} (webhooks)`,
-  pollIntervalSeconds: 2,
   relayIntervalMs: 1_000,
-  disableAfterFailingSeconds: DISABLE_AFTER_FAILING_SECONDS,
 } as const;
 
 export type Deliveries = {
@@ -70,7 +67,7 @@ const MAX_RETRY_AFTER_SECONDS = 86_400;
 const resultOf = (attempt: Attempt) => (attempt.status === null ? 'error' : `${Math.floor(attempt.status / 100)}xx`);
 
 /**
- * Starts attempting deliveries on `boss` (the deliveries' own pg-boss: src/jobs/queue.ts, startDeliveryBoss)
+ * Starts attempting deliveries on `boss` (the deliveries' own pg-boss: src/jobs/boss.ts, startDeliveryBoss)
  * and relaying task events into them. Stopping aborts the attempts in flight; pg-boss retries their jobs
  * after the backoff, here or on another worker (at least once).
  */

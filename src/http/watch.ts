@@ -8,12 +8,12 @@ import {
   parseCursor,
   readEvents,
   type TaskEvent,
-} from '../../domain/tasks/events.ts';
-import type { Task } from '../../domain/tasks/task.ts';
-import type { Actor } from '../../domain/users/user.ts';
-import { AppError } from '../../errors.ts';
-import { apiKeyOf, tokenExpiresAt } from '../auth.ts';
-import type { AppDeps } from '../deps.ts';
+} from '../domain/tasks/events.ts';
+import type { Task } from '../domain/tasks/task.ts';
+import type { Actor } from '../domain/users/user.ts';
+import { AppError } from '../errors.ts';
+import { apiKeyOf, tokenExpiresAt } from './auth.ts';
+import type { AppDeps } from './deps.ts';
 
 /** The longest `Prefer: wait` honoured: above the default 120 s delay, below common proxy timeouts. */
 export const MAX_WAIT_SECONDS = 130;

@@ -3,7 +3,8 @@
  * the Fastify + pg peer with `peer` (bench/peer.ts), to compare where each spends its time: the process
  * runs as the Procfile starts it, with `--cpu-prof`; after the load it stops, and the profile's self time
  * is printed by package (or source file) and by function. The .cpuprofile stays in .artifacts/profiles
- * (open it in Chrome's DevTools). Not part of `npm run bench`: a tool for finding where the time goes.
+ * (open it in Chrome's DevTools). PROFILE_WITH_KEY=1 sends an API key instead of a token. Not part of
+ * `npm run bench`: a tool for finding where the time goes.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -43,7 +44,22 @@ async function account(): Promise<number> {
   return Number(rows[0]?.id);
 }
 const id = await account();
-const authorization = `Bearer ${signToken({ id, role: 'user' }, { secret: BENCH_JWT_SECRET, expiresInSeconds: 3600 })}`;
+const token = `Bearer ${signToken({ id, role: 'user' }, { secret: BENCH_JWT_SECRET, expiresInSeconds: 3600 })}`;
+// PROFILE_WITH_KEY=1: the load sends an API key of the same user instead of the token.
+const authorization =
+  side === 'web' && process.env.PROFILE_WITH_KEY === '1'
+    ? `Bearer ${
+        (
+          (await (
+            await fetch(`${base}/me/api-keys`, {
+              method: 'POST',
+              headers: { authorization: token, 'content-type': 'application/json' },
+              body: JSON.stringify({ name: 'profile', scopes: ['tasks:read', 'tasks:write'] }),
+            })
+          ).json()) as { key: string }
+        ).key
+      }`
+    : token;
 const post = { method: 'POST', headers: { authorization, 'content-type': 'application/json' } } as const;
 for (let i = 0; i < 1_000; i += 50) {
   await Promise.all(Array.from({ length: 50 }, () => fetch(`${base}/tasks`, { ...post, body: '{"title":"seed"}' })));

@@ -33,7 +33,7 @@ test('Prefer: wait ends with a 404 when the task is deleted, and with the pendin
   const { token } = await signUp(service.api);
   const doomed = (await service.api.post('/tasks', { title: 'doomed' }, token)).body;
   const waiting = waitFor(service.baseUrl, `/tasks/${doomed.id}`, token, 30);
-  await sleep(300);
+  await eventually(async () => service.events.watching() === 1, 5_000); // the wait watches now
   const started = Date.now();
   t.is((await service.api.delete(`/tasks/${doomed.id}`, token)).status, 204);
   const deleted = await waiting;
@@ -61,7 +61,7 @@ test('a reschedule is an event on the stream, and a wait goes on through it unti
   t.teardown(() => stream.close());
   const task = (await service.api.post('/tasks', { title: 'moved', delay_seconds: 3600 }, token)).body;
   const waiting = waitFor(service.baseUrl, `/tasks/${task.id}`, token, 30);
-  await sleep(300);
+  await eventually(async () => service.events.watching() === 2, 5_000); // the stream and the wait
   t.is((await service.api.patch(`/tasks/${task.id}`, { delay_seconds: 1 }, token)).status, 200);
   const completed = await waiting;
   t.is(completed.body.status, 'completed', 'the reschedule did not end the wait; the completion did');
@@ -132,29 +132,37 @@ test('Last-Event-ID resumes without a gap or a repeat; an admin sees everyone, o
   await service.api.delete(`/tasks/${b.id}`, user.token);
   const resumed = await openStream(`${service.baseUrl}/tasks/events`, user.token, created?.id);
   t.teardown(() => resumed.close());
-  const replayed = await resumed.until(3);
-  await sleep(300);
+  await resumed.until(3);
+  // Nothing more comes in between: a last event, and everything before it is the replay, once.
+  const sentinel = (await service.api.post('/tasks', { title: 'sentinel' }, user.token)).body;
+  await resumed.until(4);
   t.deepEqual(
     resumed.events.map((event) => [event.event, event.data.task_id]),
     [
       ['created', b.id],
       ['completed', a.id],
       ['deleted', b.id],
+      ['created', sentinel.id],
     ],
+    'nothing repeated, nothing missed',
   );
-  t.is(replayed.length, 3, 'nothing repeated');
 
   const everyone = await openStream(`${service.baseUrl}/tasks/events`, admin.token, created?.id);
   t.teardown(() => everyone.close());
-  t.is((await everyone.until(3)).length, 3);
+  t.is((await everyone.until(4)).length, 4);
   const onlyAdmin = await openStream(
     `${service.baseUrl}/tasks/events?user_id=${admin.user.id}`,
     admin.token,
     created?.id,
   );
   t.teardown(() => onlyAdmin.close());
-  await sleep(300);
-  t.deepEqual(onlyAdmin.events, []);
+  // None of the user's events reach the admin's own stream: the admin's next event is its first.
+  const mine = (await service.api.post('/tasks', { title: "the admin's" }, admin.token)).body;
+  await onlyAdmin.until(1);
+  t.deepEqual(
+    onlyAdmin.events.map((event) => event.data.task_id),
+    [mine.id],
+  );
   const forbidden = await service.api.get(`/tasks/events?user_id=${admin.user.id}`, user.token);
   t.is(forbidden.status, 403);
   const badId = await openStream(`${service.baseUrl}/tasks/events`, user.token, 'not-an-id');
@@ -236,12 +244,13 @@ test('open waits and streams are capped per user (429), and a client that vanish
   for (const stream of again) await stream.close();
 
   // A long-poll whose client leaves frees its place too: afterwards, both places open again.
+  await eventually(async () => service.events.watching() === 0, 5_000); // the streams above are gone
   const controller = new AbortController();
   const leaving = fetch(`${service.baseUrl}/tasks/${task.id}`, {
     headers: { authorization: `Bearer ${token}`, prefer: 'wait=60' },
     signal: controller.signal,
   }).catch(() => null);
-  await sleep(300);
+  await eventually(async () => service.events.watching() === 1, 5_000); // the long-poll waits
   controller.abort();
   await leaving;
   const afterWait = await twoStreams();
@@ -280,13 +289,15 @@ test('a stream ends at once on SIGTERM, and resumes across a restart of the web 
   t.teardown(() => resumed.close());
   const c = (await client(await listeningUrl(second)).post('/tasks', { title: 'c' }, token)).body;
   await resumed.until(3);
-  await sleep(300);
+  const last = (await client(await listeningUrl(second)).post('/tasks', { title: 'last' }, token)).body;
+  await resumed.until(4); // a last event: whatever came before it is all there is
   t.deepEqual(
     resumed.events.map((event) => [event.event, event.data.task_id]),
     [
       ['created', b.id],
       ['deleted', a.id],
       ['created', c.id],
+      ['created', last.id],
     ],
   );
 });

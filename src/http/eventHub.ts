@@ -34,6 +34,8 @@ export type EventHub = {
    * finishes after reaches it through the hub (and a few may come both ways: compare cursors).
    */
   watch(watcher: Watcher): Promise<() => void>;
+  /** How many waits and streams watch now (a test waits for its own to be counted before it acts). */
+  watching(): number;
   /** The per-request user read, cached while this hub's LISTEN connection is up (see actorCache.ts). */
   readonly actors: ActorCache;
   /** The per-request API key read, likewise. */
@@ -169,6 +171,7 @@ export async function startEventHub({
         if (![...watchers].some((other) => other.onEvent)) cursor = null;
       };
     },
+    watching: () => watchers.size,
     actors,
     keys,
     get closed() {

@@ -91,6 +91,9 @@ const schema = z.object({
 
 export type Config = Readonly<z.output<typeof schema>>;
 
+/** Every variable the configuration reads (docs/deploy.md's table lists each one). */
+export const configNames = Object.keys(schema.shape);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import test from 'ava';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, configNames, loadConfig, projectDir } from '../src/config.ts';
 
 test('the defaults: 120 s completion delay, bcrypt cost 12, one-hour tokens, a 2 s safety-net poll', (t) => {
   const config = loadConfig({});
@@ -71,4 +73,14 @@ test("queries may go through a pooler: DATABASE_DIRECT_URL, or Heroku's DATABASE
   );
   const error = t.throws(() => loadConfig({ DATABASE_DIRECT_URL: 'mysql://x' }), { instanceOf: ConfigError });
   t.regex(error?.message ?? '', /DATABASE_DIRECT_URL/);
+});
+
+test("every variable the configuration reads is in docs/deploy.md's configuration table", async (t) => {
+  const table = await readFile(path.join(projectDir, 'docs', 'deploy.md'), 'utf8');
+  const listed = new Set([...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((match) => match[1]));
+  t.deepEqual(
+    configNames.filter((name) => !listed.has(name)),
+    [],
+  );
+  t.true(configNames.length >= 35, `${configNames.length} variables`);
 });

@@ -37,7 +37,7 @@ export type DeliverySettings = DestinationSettings & {
   readonly pollIntervalSeconds: number;
   /** The relay's safety-net poll; every task event's NOTIFY wakes it sooner. */
   readonly relayIntervalMs: number;
-  /** An endpoint that failed every attempt for this long is disabled (5 days). */
+  /** An endpoint that failed every attempt for this long is disabled (WEBHOOK_DISABLE_AFTER, 5 days). */
   readonly disableAfterFailingSeconds: number;
 };
 
@@ -116,8 +116,13 @@ export async function startDeliveries(
     const record = (outcome: Pick<Parameters<typeof recordAttempt>[2], 'status' | 'nextAttemptAt'>) =>
       recordAttempt(db, delivery.id, { ...answer, ...outcome }, settings.disableAfterFailingSeconds).then(
         ({ disabled }) => {
-          if (disabled)
-            log.warn({ delivery: delivery.id }, 'a webhook endpoint failed every attempt for 5 days: disabled');
+          if (disabled) {
+            const span = settings.disableAfterFailingSeconds;
+            log.warn(
+              { delivery: delivery.id, seconds: span },
+              'a webhook endpoint failed every attempt that long: disabled',
+            );
+          }
         },
       );
     if (attempt.ok) {

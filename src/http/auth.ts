@@ -35,7 +35,8 @@ export type Auth = {
 
 /** A key's `last_used_at` is written at most this often (it is kept to the minute). */
 const MARK_USED_EVERY_MS = 60_000;
-const MAX_HASHES = 10_000;
+/** Keys whose hash, or whose last use, a process remembers at most (the oldest goes first). */
+const MAX_REMEMBERED = 10_000;
 
 /**
  * Authentication, built once for every router. A credential is only as good as its user: the account is
@@ -70,7 +71,7 @@ export function createAuth(deps: {
     if (!hash) {
       if (!isWellFormedApiKey(key)) throw unauthorized('malformed API key');
       hash = hashApiKey(key);
-      if (hashes.size >= MAX_HASHES) hashes.delete(hashes.keys().next().value as string);
+      if (hashes.size >= MAX_REMEMBERED) hashes.delete(hashes.keys().next().value as string);
       hashes.set(key, hash);
     }
     limiter.assertKeysAllowed(ctx);
@@ -88,7 +89,7 @@ export function createAuth(deps: {
     ctx.state.tokenExpiresAt = credential.expiresAt ?? Number.POSITIVE_INFINITY;
     if (Date.now() - (markedAt.get(credential.id) ?? 0) >= MARK_USED_EVERY_MS) {
       markedAt.set(credential.id, Date.now());
-      if (markedAt.size > 10_000) markedAt.delete(markedAt.keys().next().value as number);
+      if (markedAt.size > MAX_REMEMBERED) markedAt.delete(markedAt.keys().next().value as number);
       ctx.res.once('finish', () => {
         markKeyUsed(db, credential.id).catch((error: unknown) =>
           log.warn({ err: error, key: credential.id }, "an API key's last use could not be written"),

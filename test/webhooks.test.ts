@@ -325,7 +325,8 @@ test('with private networks not allowed, every loopback spelling is refused at r
        from webhook_deliveries d join pgboss.job j on j.data->>'deliveryId' = d.id::text
        where d.attempts > 0`,
     );
-    return found.length === 2 && found;
+    // The attempt is recorded first, then its job settled: wait for both.
+    return found.length === 2 && found.every((row) => row.job_state !== 'active') && found;
   }, 20_000);
   for (const row of rows) {
     t.regex(row.last_error ?? '', /non-public address \((127\.0\.0\.1|::1): loopback \(RFC 1122\)/);

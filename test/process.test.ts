@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createTestDatabase, query } from './helpers/db.ts';
-import { completedIds, eventually, listeningUrl, spawnService } from './helpers/process.ts';
+import { completedIds, eventually, listeningUrl, type ServiceProcess, spawnService } from './helpers/process.ts';
 import { client, signUp, startService, TEST_SECRET } from './helpers/service.ts';
 
 const serviceEnv = (databaseUrl: string, extra: Record<string, string> = {}) => ({
@@ -21,6 +21,16 @@ const allCompleted = (url: string, timeoutMs: number) =>
     const rows = await allTasks(url);
     return rows.every((task) => task.status === 'completed') && rows;
   }, timeoutMs);
+
+/**
+ * A worker logs a batch after the batch commits: waits (10 s at most) until the services' lines report
+ * `count` completions, so that a check of those lines reads them all (and sees any extra ones).
+ */
+const loggedCompletions = (services: ServiceProcess[], count: number) =>
+  eventually(
+    async () => services.reduce((sum, service) => sum + completedIds(service.lines).length, 0) >= count,
+    10_000,
+  ).catch(() => undefined);
 
 test('kill -9 of the whole service with tasks pending: after a restart every task completes, once', async (t) => {
   const database = await createTestDatabase();
@@ -44,6 +54,7 @@ test('kill -9 of the whole service with tasks pending: after a restart every tas
   const worstLateness = Math.max(...tasks.map((task) => (task.completed_at?.getTime() ?? 0) - task.due_at.getTime()));
   t.log(`worst lateness after the restart: ${worstLateness} ms`);
   t.true(worstLateness < 5_000, `a task completed ${worstLateness} ms late`);
+  await loggedCompletions([first, second], 20);
   const reported = completedIds([...first.lines, ...second.lines]);
   t.deepEqual(
     [...reported].sort((a, b) => a - b),
@@ -65,6 +76,7 @@ test('two worker processes over 200 due tasks complete each exactly once', async
   });
   const tasks = await allCompleted(web.databaseUrl, 30_000);
   t.is(tasks.length, 200);
+  await loggedCompletions(workers, 200);
   const perWorker = workers.map((worker) => completedIds(worker.lines));
   t.log(`completions per worker: ${perWorker.map((ids) => ids.length).join(' + ')}`);
   const all = perWorker.flat().sort((a, b) => a - b);

@@ -37,17 +37,29 @@ export function spawnService(
 /** Collects a child's JSON log lines (other output as `{ text }`) and lets a test wait for one. */
 export function watchOutput(child: ChildProcess): ServiceProcess {
   const lines: Record<string, any>[] = [];
-  const collect = (chunk: Buffer) => {
-    for (const text of chunk.toString().split('\n').filter(Boolean)) {
-      try {
-        lines.push(JSON.parse(text));
-      } catch {
-        lines.push({ text });
-      }
+  const push = (text: string) => {
+    try {
+      lines.push(JSON.parse(text));
+    } catch {
+      lines.push({ text });
     }
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  // A chunk may end inside a line: the rest of it is kept until its newline arrives (or the stream ends).
+  const collect = (stream: NodeJS.ReadableStream | null) => {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const text of parts) if (text) push(text);
+    });
+    stream?.on('end', () => {
+      if (partial) push(partial);
+      partial = '';
+    });
+  };
+  collect(child.stdout);
+  collect(child.stderr);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );

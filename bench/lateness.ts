@@ -12,6 +12,7 @@
  * (mixed) how many completed nearer a superseded due time than their last one (of those moved by more than
  * 100 ms: nearer moves cannot be told from lateness).
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'slonik';
 import { z } from 'zod';
@@ -21,6 +22,7 @@ import { createTask, updateTask } from '../src/domain/tasks/tasks.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
+import { PRODUCTION_TIMING } from '../src/timing.ts';
 import { benchDatabase } from './database.ts';
 import { progress, writeReport } from './report.ts';
 import { BENCH_JWT_SECRET, startRole } from './roles.ts';
@@ -28,6 +30,7 @@ import { BENCH_JWT_SECRET, startRole } from './roles.ts';
 const config = loadConfig();
 const total = Number(process.env.BENCH_LATENESS_TASKS ?? 500);
 const delaySeconds = 2;
+const { parkBeyondSeconds } = PRODUCTION_TIMING;
 const spreadMs = 2_000;
 const log = createLogger({ LOG_LEVEL: 'warn' });
 
@@ -49,7 +52,9 @@ const creating: Promise<unknown>[] = [];
 for (let i = 0; i < total; i++) {
   const at = started + (i * spreadMs) / total;
   await sleep(Math.max(0, at - performance.now()));
-  creating.push(createTask({ db, boss, delaySeconds }, actor, { title: `lateness ${i}`, description: '' }));
+  creating.push(
+    createTask({ db, boss, delaySeconds, parkBeyondSeconds }, actor, { title: `lateness ${i}`, description: '' }),
+  );
 }
 await Promise.all(creating);
 
@@ -77,7 +82,7 @@ console.log(
 );
 
 // Mixed: random due times in random order, a fifth of them moved once while pending.
-const deps = { db, boss, delaySeconds };
+const deps = { db, boss, delaySeconds, parkBeyondSeconds };
 const randomDue = () => ({ at: new Date(Date.now() + 1_000 + Math.random() * 4_000) });
 progress(`creating ${total} tasks due at random within 1 to 5 s, and rescheduling ${total / 5}`);
 const ids: number[] = [];

@@ -16,13 +16,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
-import { PARK_BEYOND_SECONDS } from '../src/db/parking.ts';
 import { createDb } from '../src/db/pool.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { createTask } from '../src/domain/tasks/tasks.ts';
 import { signToken } from '../src/domain/users/tokens.ts';
 import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
+import { PRODUCTION_TIMING } from '../src/timing.ts';
 import { benchDatabase } from './database.ts';
 import { median, progress, writeReport } from './report.ts';
 import { BENCH_JWT_SECRET, startRole } from './roles.ts';
@@ -96,7 +96,7 @@ async function grow(count: number) {
       queue.expire_seconds,
       queue.deletion_seconds,
       queue.heartbeat_seconds,
-      PARK_BEYOND_SECONDS,
+      PRODUCTION_TIMING.parkBeyondSeconds,
     ],
   );
   await admin.query(
@@ -139,7 +139,12 @@ async function lateness() {
   const creating: Promise<unknown>[] = [];
   for (let i = 0; i < 500; i++) {
     await sleep(Math.max(0, started + i * 4 - performance.now()));
-    creating.push(createTask({ db, boss, delaySeconds: 2 }, actor, { title: 'lateness', description: '' }));
+    creating.push(
+      createTask({ db, boss, delaySeconds: 2, parkBeyondSeconds: PRODUCTION_TIMING.parkBeyondSeconds }, actor, {
+        title: 'lateness',
+        description: '',
+      }),
+    );
   }
   await Promise.all(creating);
   await boss.stop({ graceful: false });

@@ -1,13 +1,13 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { withApplicationName } from './db/applicationName.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.ts';
+import { checkBossSchema, checkLibraryInternals } from './db/internals.ts';
 import { migrate } from './db/migrate.ts';
 import type { Boss } from './db/queues.ts';
 import { waitForDatabase } from './db/waitForDatabase.ts';
 import { createMetricsApp } from './http/app.ts';
 import type { EventHub } from './http/eventHub.ts';
 import { createHttpServer, type HttpServer } from './http/server.ts';
-import { checkBossSchema, checkLibraryInternals } from './internals.ts';
 import { startBoss } from './jobs/boss.ts';
 import type { Worker } from './jobs/worker.ts';
 import { createLogger } from './log.ts';

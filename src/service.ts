@@ -1,6 +1,8 @@
 import type Koa from 'koa';
 import type { DatabasePool } from 'slonik';
 import type { Config } from './config.ts';
+import { onBossDb } from './db/connection.ts';
+import { checkBossSchema } from './db/internals.ts';
 import { createDb } from './db/pool.ts';
 import type { Boss } from './db/queues.ts';
 import { checkSessionBounds } from './db/sessionBounds.ts';
@@ -9,11 +11,11 @@ import { loadOrCreateDevSecret } from './domain/users/devSecret.ts';
 import { createApp } from './http/app.ts';
 import type { AppDeps } from './http/deps.ts';
 import { type EventHub, startEventHub } from './http/eventHub.ts';
-import { checkBossSchema } from './internals.ts';
 import { startBoss } from './jobs/boss.ts';
 import { startWorker, type Worker, workerSettings } from './jobs/worker.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics, trackQueueDepth } from './metrics.ts';
+import { PRODUCTION_TIMING, type Timing } from './timing.ts';
 
 export type ServiceRole = 'all' | 'web' | 'worker';
 
@@ -38,9 +40,17 @@ export type Service = {
  */
 export async function startService(
   config: Config,
-  options: { role: ServiceRole; url: string; directUrl: string; log: Logger; draining?: () => boolean },
+  options: {
+    role: ServiceRole;
+    url: string;
+    directUrl: string;
+    log: Logger;
+    draining?: () => boolean;
+    /** The service's own intervals and horizons: production's unless a test shortens them. */
+    timing?: Timing;
+  },
 ): Promise<Service> {
-  const { role, url, directUrl, log } = options;
+  const { role, url, directUrl, log, timing = PRODUCTION_TIMING } = options;
   const serving = role === 'all' || role === 'web';
   const queryTimeoutMs = config.DATABASE_QUERY_TIMEOUT_SECONDS * 1000;
   const db = serving ? await createDb(url, { maximumPoolSize: config.DATABASE_POOL_SIZE, queryTimeoutMs }) : undefined;
@@ -50,19 +60,22 @@ export async function startService(
     role,
     poolSize: config.WORKER_POOL_SIZE,
     queryTimeoutMs,
+    timing,
     ...(role === 'web' && db && { api: db }),
   });
   await checkBossSchema(boss.getDb());
-  await checkSessionBounds(async () => {
-    const { rows } = await boss.getDb().executeSql('show statement_timeout');
-    return String(rows[0]?.statement_timeout);
-  }, log);
+  await checkSessionBounds(onBossDb(boss.getDb()), log);
   const metrics = createMetrics(role);
   trackQueueDepth(metrics, boss);
   const worker =
     role === 'web'
       ? undefined
-      : await startWorker(boss, workerSettings(config, { databaseUrl: url, listenUrl: directUrl }), log, metrics);
+      : await startWorker(
+          boss,
+          workerSettings(config, { databaseUrl: url, listenUrl: directUrl }, timing),
+          log,
+          metrics,
+        );
   if (!db) return { boss, metrics, ...(worker && { worker }) };
 
   const events = await startEventHub({ url: directUrl, db, log });
@@ -71,7 +84,12 @@ export async function startService(
     db,
     log,
     accounts: { secret, expiresInSeconds: config.JWT_EXPIRES_IN, bcryptCost: config.BCRYPT_COST },
-    tasks: { db, boss, delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS },
+    tasks: {
+      db,
+      boss,
+      delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS,
+      parkBeyondSeconds: timing.parkBeyondSeconds,
+    },
     rateLimit: { authPerMinute: config.RATE_LIMIT_AUTH_PER_MINUTE, loginFailures: config.RATE_LIMIT_LOGIN_FAILURES },
     trustProxyHops: config.TRUST_PROXY,
     requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,

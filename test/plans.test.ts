@@ -7,15 +7,15 @@
 import test from 'ava';
 import pg from 'pg';
 import type { CommonQueryMethods, QuerySqlToken } from 'slonik';
-import { UNPARK_INTERVAL_SECONDS, UNPARK_SQL } from '../src/db/parking.ts';
+import { unparkStatement } from '../src/db/parking.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
 import { readEvents } from '../src/domain/tasks/events.ts';
 import type { ListFilter } from '../src/domain/tasks/queries.ts';
-import { deleteTaskRow, findTask, listTasks, orphanedTasksSql } from '../src/domain/tasks/queries.ts';
+import { deleteTaskRow, findOrphanedTasks, findTask, listTasks, nextDueJob } from '../src/domain/tasks/queries.ts';
 import { findActor } from '../src/domain/users/queries.ts';
 import type { Actor } from '../src/domain/users/user.ts';
-import { RELAY_SQL } from '../src/domain/webhooks/outbox.ts';
-import { NEXT_DUE_SQL } from '../src/jobs/wakeTimer.ts';
+import { relayStep } from '../src/domain/webhooks/outbox.ts';
+import { PRODUCTION_TIMING } from '../src/timing.ts';
 import { createTestDatabase } from './helpers/db.ts';
 
 const TASKS = 1_000_000;
@@ -206,20 +206,19 @@ for (const [title, token, indexes, sorting] of lookups) {
   );
 }
 
-// The worker's statements on pg-boss's pool (plain SQL), on the same data: 50,000 pending tasks with their
-// jobs waiting. Each comment beside them records a regression of seconds at this size; none may scan the
-// tasks, their events or pg-boss's jobs.
+// The worker's statements (run on pg-boss's pool), on the same data: 50,000 pending tasks with their jobs
+// waiting. Each comment beside them records a regression of seconds at this size; none may scan the tasks,
+// their events or pg-boss's jobs.
 const BIG = new Set(['tasks', 'task_events', 'job', 'job_common']);
-const workerStatements: [string, string, unknown[]][] = [
-  ["the wake timer's next due time", NEXT_DUE_SQL, [COMPLETE_TASK]],
-  ['the unparking of jobs coming due', UNPARK_SQL, [COMPLETE_TASK, UNPARK_INTERVAL_SECONDS * 10, 1000]],
-  ["the reconciliation's scan for tasks that lost their job", orphanedTasksSql, [COMPLETE_TASK, 500]],
-  ['the webhook relay step', RELAY_SQL, [500]],
+const workerStatements: [string, QuerySqlToken][] = [
+  ["the wake timer's next due time", statementOf((db) => nextDueJob(db))],
+  ['the unparking of jobs coming due', unparkStatement(PRODUCTION_TIMING.parkBeyondSeconds)],
+  ["the reconciliation's scan for tasks that lost their job", statementOf((db) => findOrphanedTasks(db, 500))],
+  ['the webhook relay step', relayStep(500)],
 ];
-for (const [title, text, values] of workerStatements) {
+for (const [title, token] of workerStatements) {
   test.serial(`on ${TASKS.toLocaleString('en')} tasks: ${title} scans none of the big tables`, async (t) => {
-    const { rows } = await client.query(`explain (format json) ${text}`, values);
-    const nodes = nodesOf(rows[0]['QUERY PLAN'][0].Plan);
+    const nodes = await plan(token);
     t.log(
       nodes
         .map(

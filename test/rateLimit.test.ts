@@ -1,4 +1,5 @@
 import test from 'ava';
+import { onBossDb } from '../src/db/connection.ts';
 import { purgeExpiredRateLimits } from '../src/domain/retention.ts';
 import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
@@ -121,7 +122,7 @@ test('the reconciliation pass deletes counters whose window has ended, and only 
     poolSize: 1,
   });
   t.teardown(() => boss.stop({ graceful: false }));
-  t.is(await purgeExpiredRateLimits(boss.getDb()), 1);
+  t.is(await purgeExpiredRateLimits(onBossDb(boss.getDb())), 1);
   const left = await query<{ key: string }>(service.databaseUrl, 'select key from rate_limits order by key');
   t.deepEqual(
     left.map((row) => row.key),

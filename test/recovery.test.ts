@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { PgBoss } from 'pg-boss';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
-import { completeTasksOfJobs } from '../src/domain/tasks/completion.ts';
+import { completeTasks } from '../src/domain/tasks/completion.ts';
 import { startBoss } from '../src/jobs/boss.ts';
 import { createLogger } from '../src/log.ts';
 import { query } from './helpers/db.ts';
@@ -76,7 +76,7 @@ test('a worker that dies after completing its tasks, before pg-boss completes th
   await doomed.start();
   const claimed = await doomed.fetch(COMPLETE_TASK, { batchSize: 10 });
   t.is(claimed.length, 3);
-  const done = await completeTasksOfJobs(
+  const done = await completeTasks(
     doomed,
     claimed.map((job) => job.id),
   );

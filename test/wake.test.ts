@@ -6,11 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { withApplicationName } from '../src/db/applicationName.ts';
-import { PARK_BEYOND_SECONDS } from '../src/db/parking.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
+import { PRODUCTION_TIMING } from '../src/timing.ts';
 import { createTestDatabase, query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
 import { signUp, startService, startWorkerService, type TestService } from './helpers/service.ts';
+
+const PARK_BEYOND_SECONDS = PRODUCTION_TIMING.parkBeyondSeconds;
 
 const POLL_SECONDS = 60;
 

@@ -5,7 +5,8 @@
 import test from 'ava';
 import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { purgeOldTaskEventsSql } from '../src/domain/tasks/events.ts';
+import { onBossDb } from '../src/db/connection.ts';
+import { purgeOldTaskEvents } from '../src/domain/retention.ts';
 import { query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
 import { startReceiver } from './helpers/receiver.ts';
@@ -353,10 +354,11 @@ test('the 24-hour purge of task events keeps every event the relay has not passe
   const left = async () =>
     (await client.query<{ n: number }>('select count(*)::int n from task_events where id = $1', [old?.id])).rows[0]?.n;
   await client.query(`update webhook_relay set tx = '1'::xid8, event_id = 0`); // as if it had stopped long ago
-  await client.query(purgeOldTaskEventsSql);
+  const inTransaction = onBossDb({ executeSql: (text, values) => client.query(text, values) });
+  await purgeOldTaskEvents(inTransaction);
   t.is(await left(), 1, 'not purged while the relay has not passed it');
   await client.query('update webhook_relay set tx = $1::xid8, event_id = $2', [old?.tx, old?.id]);
-  await client.query(purgeOldTaskEventsSql);
+  await purgeOldTaskEvents(inTransaction);
   t.is(await left(), 0, 'purged once the relay has passed it');
   await client.query('rollback');
 });

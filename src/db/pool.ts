@@ -3,6 +3,7 @@ import {
   createTypeParserPreset,
   type DatabasePool,
   type Interceptor,
+  type QueryContext,
   type QueryResultRow,
   SchemaValidationError,
   sql,
@@ -13,7 +14,7 @@ import { setQueryTimeout } from './queryTimeout.ts';
 import { rowReader } from './rowReader.ts';
 
 /**
- * Checks every row against the zod type its query was built with (`sql.type(row)`), so what the domain
+ * Checks a row against the zod type its query was built with (`sql.type(row)`), so what the domain
  * gets is what the types say; a mismatch is a SchemaValidationError, never a silently wrong value. Flat
  * rows of plain columns (most of them) are checked by a reader worked out once per type (rowReader.ts);
  * zod checks the others, and says what is wrong with a row the reader refuses.
@@ -22,18 +23,22 @@ import { rowReader } from './rowReader.ts';
  * cost about a seventh of a web process's CPU under load, and every row type here is a plain synchronous
  * zod schema (one with an async refinement would make this throw, never pass a row unchecked).
  */
+export function checkRow(
+  parser: NonNullable<QueryContext['resultParser']>,
+  query: { sql: string; values: readonly unknown[] },
+  row: QueryResultRow,
+): QueryResultRow {
+  const read = rowReader(parser as z.ZodType)?.(row);
+  if (read) return read as QueryResultRow;
+  const result = parser['~standard'].validate(row);
+  if (result instanceof Promise) throw new TypeError('row types must be synchronous zod schemas');
+  if (result.issues) throw new SchemaValidationError(query as never, row, result.issues);
+  return result.value as QueryResultRow;
+}
+
 const resultParser: Interceptor = {
   name: 'result-parser',
-  transformRow: (context, query, row) => {
-    const parser = context.resultParser;
-    if (!parser) return row;
-    const read = rowReader(parser as z.ZodType)?.(row);
-    if (read) return read as QueryResultRow;
-    const result = parser['~standard'].validate(row);
-    if (result instanceof Promise) throw new TypeError('row types must be synchronous zod schemas');
-    if (result.issues) throw new SchemaValidationError(query, row, result.issues);
-    return result.value as QueryResultRow;
-  },
+  transformRow: (context, query, row) => (context.resultParser ? checkRow(context.resultParser, query, row) : row),
 };
 
 const okRow = z.object({ ok: z.number() });

@@ -80,7 +80,7 @@ function sweep(): void {
     waiting.timedOut = true;
     // The connection may still answer, late, or never (a partition): either way it is not used again.
     // pg then fails every query waiting on it, each told the timeout. (The shape is checked at start,
-    // src/internals.ts; should it be gone all the same, the client is ended instead: never a throw here.)
+    // src/db/internals.ts; should it be gone all the same, the client is ended instead: never a throw here.)
     const stream = (client as unknown as { connection?: { stream?: { destroy?(): void } } }).connection?.stream;
     try {
       if (typeof stream?.destroy === 'function') stream.destroy();

@@ -1,5 +1,10 @@
 import pg from 'pg';
+import { sql } from 'slonik';
+import { z } from 'zod';
 import type { Logger } from '../log.ts';
+import type { Connection } from './connection.ts';
+
+const statementTimeoutRow = z.object({ statement_timeout: z.string() });
 
 /**
  * Server-side bounds on every session of the service's role in its database: a statement that runs longer
@@ -47,8 +52,8 @@ export async function applySessionBounds(url: string, log: Logger): Promise<void
 }
 
 /** Warns when the sessions this process gets carry no statement bound (the release step has not run). */
-export async function checkSessionBounds(show: () => Promise<string>, log: Logger): Promise<void> {
-  const value = await show();
+export async function checkSessionBounds(db: Connection, log: Logger): Promise<void> {
+  const value = await db.oneFirst(sql.type(statementTimeoutRow)`show statement_timeout`);
   if (value === '0') {
     log.warn(
       { statement_timeout: value },

@@ -1,5 +1,6 @@
 import type { Job } from 'pg-boss';
 import { coalesce } from '../coalesce.ts';
+import { onBossDb } from '../db/connection.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../db/queues.ts';
 import { disableEndpointOf, dropDelivery, loadDelivery, recordAttempt } from '../domain/webhooks/attempts.ts';
 import { type DeliveryJobData, relayEvents } from '../domain/webhooks/outbox.ts';
@@ -37,15 +38,14 @@ export type DeliverySettings = DestinationSettings & {
   readonly pollIntervalSeconds: number;
   /** The relay's safety-net poll; every task event's NOTIFY wakes it sooner. */
   readonly relayIntervalMs: number;
+  /** One attempt's whole exchange. */
+  readonly attemptTimeoutMs: number;
   /** An endpoint that failed every attempt for this long is disabled (WEBHOOK_DISABLE_AFTER, 5 days). */
   readonly disableAfterFailingSeconds: number;
 };
 
-/** The delivery settings that are not configuration (the others come from config.ts). */
-export const DELIVERY_DEFAULTS = {
-  userAgent: `task-manager/${version} (webhooks)`,
-  relayIntervalMs: 1_000,
-} as const;
+/** `user-agent` of every attempt. */
+export const USER_AGENT = `task-manager/${version} (webhooks)`;
 
 export type Deliveries = {
   /** A task event was announced: relay soon. */
@@ -77,7 +77,7 @@ export async function startDeliveries(
   log: Logger,
   metrics: Metrics,
 ): Promise<Deliveries> {
-  const db = boss.getDb();
+  const db = onBossDb(boss.getDb());
   const stopping = new AbortController();
 
   /** One attempt, recorded; the job is settled here (completed, or failed for pg-boss to retry). */
@@ -100,6 +100,7 @@ export async function startDeliveries(
       secrets: delivery.secrets,
       userAgent: settings.userAgent,
       settings,
+      timeoutMs: settings.attemptTimeoutMs,
       signal: stopping.signal,
     });
     if ('stopped' in attempt) {
@@ -129,7 +130,7 @@ export async function startDeliveries(
       await record({ status: 'succeeded', nextAttemptAt: null });
       await boss.complete(DELIVER_WEBHOOK, job);
       metrics.webhookDeliveries.inc({ outcome: 'succeeded' });
-      metrics.webhookDeliveryLatency.observe((Date.now() - delivery.event_at.getTime()) / 1000);
+      metrics.webhookDeliveryLatency.observe((Date.now() - Date.parse(delivery.event_at)) / 1000);
       return;
     }
     if ('refused' in attempt || attempt.status === 410) {

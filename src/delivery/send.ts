@@ -125,15 +125,14 @@ export type Attempt =
       readonly stopped?: true;
     };
 
-/** The whole exchange (connect, send, answer, the first kilobyte of the body) must end within this. */
-const ATTEMPT_TIMEOUT_MS = 10_000;
 /** How much of an answer's body is read and kept for the deliveries log. */
 const MAX_RESPONSE_BYTES = 1024;
 
 /**
  * POSTs a signed Standard Webhooks message: `webhook-id`, `webhook-timestamp` (now) and `webhook-signature`
  * (`v1,<base64>` by each secret, space-separated). Redirects are not followed (a 3xx is a failed attempt),
- * at most 1 KB of the answer is read, and the exchange ends after 10 s. Never throws: a refused address (with
+ * at most 1 KB of the answer is read, and the whole exchange (connect, send, answer, the first kilobyte of the
+ * body) ends after `timeoutMs` (10 s: Timing.webhookAttemptTimeoutMs). Never throws: a refused address (with
  * `refused`), a network error or a timeout is an attempt with `error`.
  */
 export function deliver(message: {
@@ -143,6 +142,7 @@ export function deliver(message: {
   secrets: readonly string[];
   userAgent: string;
   settings: DestinationSettings;
+  timeoutMs: number;
   /** Ends the attempt early (a stopping worker). */
   signal?: AbortSignal;
 }): Promise<Attempt> {
@@ -163,8 +163,8 @@ export function deliver(message: {
       agent: false, // a new connection each time: every connection goes through the guarded lookup
       lookup: guardedLookup(message.settings),
       signal: message.signal
-        ? AbortSignal.any([message.signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)])
-        : AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+        ? AbortSignal.any([message.signal, AbortSignal.timeout(message.timeoutMs)])
+        : AbortSignal.timeout(message.timeoutMs),
       headers: {
         'content-type': 'application/json',
         'user-agent': message.userAgent,

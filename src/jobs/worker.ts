@@ -1,12 +1,14 @@
 import type { Config } from '../config.ts';
-import { parkFarJobs, UNPARK_INTERVAL_SECONDS, unparkDueJobs } from '../db/parking.ts';
+import { onBossDb } from '../db/connection.ts';
+import { parkFarJobs, unparkDueJobs } from '../db/parking.ts';
 import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
-import { DELIVERY_DEFAULTS, type DeliverySettings, startDeliveries } from '../delivery/deliveries.ts';
+import { type DeliverySettings, startDeliveries, USER_AGENT } from '../delivery/deliveries.ts';
 import { destinationSettings } from '../delivery/send.ts';
 import { purgeExpired } from '../domain/retention.ts';
-import { type Completed, completeTasksOfJobs, rescheduleOrphanedTasks } from '../domain/tasks/completion.ts';
+import { type Completed, completeTasks, rescheduleOrphanedTasks } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Timing } from '../timing.ts';
 import { startDeliveryBoss } from './boss.ts';
 import { startWakeTimer } from './wakeTimer.ts';
 
@@ -20,6 +22,7 @@ export type WorkerSettings = {
   readonly reconcileIntervalSeconds: number;
   /** Webhook deliveries, worked beside the task completions on a pool of their own at this URL. */
   readonly deliveries: DeliverySettings & { readonly databaseUrl: string; readonly queryTimeoutMs?: number };
+  readonly timing: Timing;
 };
 
 export type Worker = { stop(): Promise<void> };
@@ -42,14 +45,18 @@ export const workerSettings = (
     | 'DATABASE_QUERY_TIMEOUT_SECONDS'
   >,
   urls: { databaseUrl: string; listenUrl?: string },
+  timing: Timing,
 ): WorkerSettings => ({
+  timing,
   ...(urls.listenUrl && { listenUrl: urls.listenUrl }),
   pollIntervalSeconds: config.WORKER_POLL_INTERVAL_SECONDS,
   batchSize: config.WORKER_BATCH_SIZE,
   reconcileIntervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
   deliveries: {
     ...destinationSettings(config),
-    ...DELIVERY_DEFAULTS,
+    userAgent: USER_AGENT,
+    relayIntervalMs: timing.relayIntervalMs,
+    attemptTimeoutMs: timing.webhookAttemptTimeoutMs,
     slots: config.WEBHOOK_DELIVERY_SLOTS,
     slotsPerUser: config.WEBHOOK_DELIVERY_SLOTS_PER_USER,
     perEndpoint: config.WEBHOOK_DELIVERY_PER_ENDPOINT,
@@ -63,7 +70,7 @@ export const workerSettings = (
 
 /**
  * Works the task-completion queue. Each batch completes its tasks in one statement (see
- * `completeTasksOfJobs`), logged only once it has committed; pg-boss then completes the jobs. A failure
+ * `completeTasks`), logged only once it has committed; pg-boss then completes the jobs. A failure
  * changes nothing, and pg-boss retries the batch's jobs with backoff. A reconciliation pass runs at start
  * and then every `reconcileIntervalSeconds`.
  */
@@ -86,7 +93,7 @@ export async function startWorker(
       const endBatch = metrics.workerBatchDuration.startTimer();
       let completed: Completed[];
       try {
-        completed = await completeTasksOfJobs(boss, jobIds);
+        completed = await completeTasks(boss, jobIds);
       } catch (error) {
         metrics.workerBatchFailures.inc();
         log.error({ err: error, jobs: jobIds }, 'task completion failed; pg-boss will retry');
@@ -109,13 +116,20 @@ export async function startWorker(
   });
   const deliveries = await startDeliveries(deliveryBoss, deliverySettings, log, metrics);
   const wake = settings.listenUrl
-    ? await startWakeTimer({ boss, workerId, listenUrl: settings.listenUrl, log, onNotification: deliveries.nudge })
+    ? await startWakeTimer({
+        boss,
+        workerId,
+        listenUrl: settings.listenUrl,
+        log,
+        maxSleepMs: settings.timing.wakeMaxSleepMs,
+        onNotification: deliveries.nudge,
+      })
     : null;
 
   let running: Promise<void> = Promise.resolve();
   const reconcile = async () => {
     try {
-      const rescheduled = await rescheduleOrphanedTasks(boss);
+      const rescheduled = await rescheduleOrphanedTasks(boss, settings.timing.parkBeyondSeconds);
       for (const task of rescheduled) {
         log.warn(task, 'rescheduled a pending task whose job was missing or had failed');
       }
@@ -128,7 +142,7 @@ export async function startWorker(
   // Retention (src/domain/retention.ts), at the same interval: what is past its keeping time goes.
   const purge = async () => {
     try {
-      const purged = await purgeExpired(boss.getDb());
+      const purged = await purgeExpired(onBossDb(boss.getDb()));
       if (Object.values(purged).some((n) => n > 0)) log.info({ purged }, 'deleted rows past their retention');
     } catch (error) {
       log.error({ err: error }, 'the retention pass failed; it runs again at the next interval');
@@ -138,9 +152,9 @@ export async function startWorker(
   // Jobs an older version sent far ahead unparked are parked.
   const unpark = async () => {
     try {
-      const parked = await parkFarJobs(boss.getDb());
+      const parked = await parkFarJobs(onBossDb(boss.getDb()), settings.timing.parkBeyondSeconds);
       if (parked > 0) log.info({ parked }, 'parked jobs due far ahead');
-      const unparked = await unparkDueJobs(boss.getDb());
+      const unparked = await unparkDueJobs(onBossDb(boss.getDb()), settings.timing.parkBeyondSeconds);
       if (unparked > 0) {
         log.debug({ unparked }, 'unparked jobs coming due');
         await wake?.rearm();
@@ -155,7 +169,7 @@ export async function startWorker(
   }, settings.reconcileIntervalSeconds * 1000);
   const unparkTimer = setInterval(() => {
     running = running.then(unpark);
-  }, UNPARK_INTERVAL_SECONDS * 1000);
+  }, settings.timing.unparkIntervalSeconds * 1000);
   return {
     async stop() {
       clearInterval(timer);

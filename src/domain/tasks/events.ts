@@ -64,15 +64,3 @@ export async function currentCursor(db: CommonQueryMethods): Promise<EventCursor
   const tx = await db.oneFirst(sql.type(txRow)`select pg_snapshot_xmin(pg_current_snapshot())::text as tx`);
   return { tx: BigInt(tx), id: 0 };
 }
-
-/**
- * Events are kept 24 hours: a stream can resume across a day of absence, not more. An event the webhook
- * relay has not passed yet is kept until it has (src/domain/webhooks/outbox.ts).
- */
-export const purgeOldTaskEventsSql = `
-  with gone as (
-    delete from task_events
-    where at < now() - interval '24 hours'
-      and (tx_id, id) <= (select tx, event_id from webhook_relay where id = 1)
-    returning 1)
-  select count(*)::int as count from gone`;

@@ -1,6 +1,8 @@
 import { type CommonQueryMethods, type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
-import { BOSS_SCHEMA } from '../../db/queues.ts';
+import { idColumn, timestampColumn } from '../../db/columns.ts';
+import type { Connection } from '../../db/connection.ts';
+import { bossTable, COMPLETE_TASK } from '../../db/queues.ts';
 import type { Actor } from '../users/user.ts';
 import type { ListCursor, TaskSort } from './listCursor.ts';
 import { type Due, type TaskStatus, taskRow } from './task.ts';
@@ -108,44 +110,73 @@ export function deleteTaskRow(db: CommonQueryMethods, id: number) {
   return db.query(sql.type(deletedRow)`delete from tasks where id = ${id} returning id`);
 }
 
-/**
- * Completes the pending tasks these jobs (`$1`, uuid[]) belong to. Matching on `job_id` (not on the job's
- * data) means only the task's own current job can complete it; a task already completed or deleted is
- * left alone. Plain text, not a slonik token: it runs on the transaction pg-boss opens for the batch.
- */
-export const completeTasksOfJobsSql = `
-  update tasks set status = 'completed', completed_at = now(), updated_at = now()
-  where job_id = any($1::uuid[]) and status = 'pending'
-  returning id, extract(epoch from completed_at - due_at)::float8 as lateness_seconds`;
+const completedRow = z.object({ id: idColumn, lateness_seconds: z.number() });
 
 /**
- * Pending tasks due within a minute (or overdue) whose job (`$1` queue) is missing or finished for good
- * (`failed` after its retries, or `completed`/`cancelled` without its task), at most `$2` of them. Only
+ * Completes the pending tasks these jobs belong to. Matching on `job_id` (not on the job's data) means
+ * only the task's own current job can complete it; a task already completed or deleted is left alone.
+ */
+export function completeTasksOfJobs(db: Connection, jobIds: readonly string[]) {
+  return db.any(sql.type(completedRow)`
+    update tasks set status = 'completed', completed_at = now(), updated_at = now()
+    where job_id = any(${sql.array(jobIds, 'uuid')}) and status = 'pending'
+    returning id, extract(epoch from completed_at - due_at)::float8 as lateness_seconds`);
+}
+
+const orphanRow = z.object({ id: idColumn, job_id: z.string().nullable(), due_at: timestampColumn });
+
+/**
+ * Pending tasks due within a minute (or overdue) whose completion job is missing or finished for good
+ * (`failed` after its retries, or `completed`/`cancelled` without its task), at most `limit` of them. Only
  * those coming due are looked at, in the order of the pending tasks' due-time index: a lost job matters
  * when its task comes due, and a pass stays as cheap at millions of pending tasks as at a few (checking
  * every pending task took 4.8 s at 500,000 of them). pg-boss's `job` table is keyed on (name, id), so each
- * look-up is one index probe.
+ * look-up is one index probe. (Plan checked: test/plans.test.ts.)
  */
-export const orphanedTasksSql = `
-  select t.id, t.job_id, t.due_at from tasks t
-  where t.status = 'pending' and t.due_at <= now() + interval '1 minute'
-    and not exists (
-      select 1 from ${BOSS_SCHEMA}.job j
-      where j.name = $1 and j.id = t.job_id and j.state in ('created', 'retry', 'active'))
-  order by t.due_at, t.id
-  limit $2`;
+export function findOrphanedTasks(db: Connection, limit: number) {
+  return db.any(sql.type(orphanRow)`
+    select t.id, t.job_id, t.due_at from tasks t
+    where t.status = 'pending' and t.due_at <= now() + interval '1 minute'
+      and not exists (
+        select 1 from ${bossTable('job')} j
+        where j.name = ${COMPLETE_TASK} and j.id = t.job_id and j.state in ('created', 'retry', 'active'))
+    order by t.due_at, t.id
+    limit ${limit}`);
+}
 
-/** Gives a still-pending task (`$1`) a new job id (`$3`), only while its job is still `$2`. */
-export const rescheduleTaskSql = `
-  update tasks set job_id = $3, updated_at = now()
-  where id = $1 and status = 'pending' and job_id is not distinct from $2::uuid
-  returning id`;
+const idRow = z.object({ id: idColumn });
 
-/** Rate-limit counters whose window has passed (`expire` is epoch ms; rate-limiter-flexible never clears them). */
-export const purgeExpiredRateLimitsSql = `
-  with gone as (delete from rate_limits where expire < extract(epoch from now()) * 1000 returning 1)
-  select count(*)::int as count from gone`;
+/** Gives a still-pending task a new job id, only while its job is still `lostJobId`; null otherwise. */
+export function replaceLostJob(db: Connection, id: number, lostJobId: string | null, jobId: string) {
+  return db.maybeOne(sql.type(idRow)`
+    update tasks set job_id = ${jobId}, updated_at = now()
+    where id = ${id} and status = 'pending' and job_id is not distinct from ${lostJobId}::uuid
+    returning id`);
+}
 
-export const purgeExpiredIdempotencyKeysSql = `
-  with gone as (delete from idempotency_keys where created_at < now() - interval '24 hours' returning 1)
-  select count(*)::int as count from gone`;
+const nextDueRow = z.object({ wait_ms: z.number().nullable(), due_now: z.boolean() });
+
+/**
+ * Milliseconds until the earliest waiting completion job comes due, in the database's own clock (the
+ * clock pg-boss fetches by), null when none waits; and whether a job is due already. A job can be due by
+ * the time its notification is read (a task due now, or one that fell due while the last fetch ran): no
+ * timer would fire for it, so the worker is woken at once. Parked jobs (src/db/parking.ts) are left out.
+ *
+ * Each answer is the first entry of one range of pg-boss's (name, state, blocked, start_after) index, per
+ * waiting state: one index probe each, however many jobs wait. (A single `min()` over both states, or an
+ * `exists` the planner estimated as common, read every waiting job: 400 ms at 500,000 of them. Plan
+ * checked: test/plans.test.ts.)
+ */
+export function nextDueJob(db: Connection) {
+  const job = bossTable('job');
+  const first = (state: 'created' | 'retry', future: boolean) => sql.fragment`
+    (select start_after from ${job} where name = ${COMPLETE_TASK} and state = ${state} and not blocked
+       ${future ? sql.fragment`and start_after > now()` : sql.fragment``}
+     order by start_after limit 1)`;
+  return db.one(sql.type(nextDueRow)`
+    with firsts as (${first('created', false)} union all ${first('retry', false)}),
+    nexts as (${first('created', true)} union all ${first('retry', true)})
+    select
+      (select (extract(epoch from min(start_after) - now()) * 1000)::float8 from nexts) as wait_ms,
+      coalesce((select min(start_after) <= now() from firsts), false) as due_now`);
+}

@@ -19,7 +19,13 @@ import {
 } from './queries.ts';
 import type { Due, Task, TaskStatus } from './task.ts';
 
-export type TaskDeps = { readonly db: DatabasePool; readonly boss: Boss; readonly delaySeconds: number };
+export type TaskDeps = {
+  readonly db: DatabasePool;
+  readonly boss: Boss;
+  readonly delaySeconds: number;
+  /** Completion jobs due further ahead wait parked (Timing.parkBeyondSeconds). */
+  readonly parkBeyondSeconds: number;
+};
 
 /** Thrown inside the creating transaction to roll it back when the idempotency key is already taken. */
 class KeyTaken extends Error {}
@@ -53,7 +59,7 @@ export async function createTask(
     const task = await deps.db.transaction(async (tx) => {
       const jobId = randomUUID();
       const task = await insertTask(tx, { userId: actor.id, title, description, jobId, due });
-      await sendCompletionJob(deps.boss, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
+      await sendCompletionJob(deps, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
       if (idempotencyKey !== undefined) {
         const claimed = await claimIdempotencyKey(tx, { userId: actor.id, key: idempotencyKey, fingerprint, task });
         if (!claimed) throw new KeyTaken();
@@ -150,7 +156,7 @@ export function updateTask(
       if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
       const jobId = randomUUID();
       task = await rescheduleTask(tx, id, { due: change.due, jobId });
-      await sendCompletionJob(deps.boss, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
+      await sendCompletionJob(deps, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
     }
     if (change.status === 'completed' && task.status === 'pending') {
       if (task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });

@@ -1,5 +1,7 @@
+import { sql } from 'slonik';
 import { z } from 'zod';
 import { inTransaction } from '../../db/bossTransaction.ts';
+import { onBossDb } from '../../db/connection.ts';
 import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
 
 /**
@@ -16,13 +18,14 @@ import { type Boss, DELIVER_WEBHOOK } from '../../db/queues.ts';
 /** Events read per transaction. */
 const RELAY_BATCH = 500;
 
-const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+const ISO = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
+const endpointsRow = z.object({ endpoints: z.boolean() });
 
 /**
  * Whether any enabled endpoint exists; with none, there is nothing to deliver, and the relay's place jumps
  * to the newest event instead.
  */
-const SKIP_SQL = `
+const skipIfNoEndpoint = () => sql.type(endpointsRow)`
   with position as (select 1 from webhook_relay where id = 1 for update skip locked),
   any_endpoint as (select exists (select 1 from webhook_endpoints where enabled) as yes),
   newest as (
@@ -36,12 +39,18 @@ const SKIP_SQL = `
     returning 1)
   select yes as endpoints from any_endpoint`;
 
+const relayRow = z.object({
+  events: z.number(),
+  deliveries: z.array(z.object({ id: z.string(), endpoint_id: z.number(), user_id: z.number() })),
+  moved: z.number(),
+});
+
 /**
- * One step of the relay: the next `$1` events after its place become deliveries, and its place moves on.
- * `data` is the task as the API shows it at the relay's read; a deleted task's (or a task gone before the
- * relay came) is `{id, user_id}`.
+ * One step of the relay: the next `batch` events after its place become deliveries, and its place moves
+ * on. `data` is the task as the API shows it at the relay's read; a deleted task's (or a task gone before
+ * the relay came) is `{id, user_id}`. (Plan checked: test/plans.test.ts.)
  */
-export const RELAY_SQL = `
+export const relayStep = (batch: number) => sql.type(relayRow)`
   with position as (
     select tx, event_id from webhook_relay where id = 1 for update skip locked
   ), batch as (
@@ -49,7 +58,7 @@ export const RELAY_SQL = `
     from task_events e, position p
     where (e.tx_id, e.id) > (p.tx, p.event_id) and e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
     order by e.tx_id, e.id
-    limit $1
+    limit ${batch}
   ), inserted as (
     insert into webhook_deliveries (id, endpoint_id, user_id, event_tx, event_id, event_type, task_id, event_at, body)
     select gen_random_uuid(), ep.id, b.user_id, b.tx_id, b.id, 'task.' || b.type, b.task_id, b.at,
@@ -76,13 +85,6 @@ export const RELAY_SQL = `
                    from inserted), '[]') as deliveries,
          (select count(*) from moved)::int as moved`;
 
-const endpointsRow = z.object({ endpoints: z.boolean() });
-const relayRow = z.object({
-  events: z.number(),
-  deliveries: z.array(z.object({ id: z.string(), endpoint_id: z.number(), user_id: z.number() })),
-  moved: z.number(),
-});
-
 /** What a delivery job carries: the delivery, and its endpoint (whose limit of attempts at once it takes). */
 export type DeliveryJobData = { deliveryId: string; endpointId: number };
 
@@ -105,10 +107,9 @@ export function relayEvents(
   batch = RELAY_BATCH,
 ): Promise<{ events: number; deliveries: number; endpoints: boolean }> {
   return inTransaction(boss, async (db) => {
-    const { rows: checked } = await db.executeSql(SKIP_SQL, []);
-    if (!endpointsRow.parse(checked[0]).endpoints) return { events: 0, deliveries: 0, endpoints: false };
-    const { rows } = await db.executeSql(RELAY_SQL, [batch]);
-    const { events, deliveries } = relayRow.parse(rows[0]);
+    const connection = onBossDb(db);
+    if (!(await connection.oneFirst(skipIfNoEndpoint()))) return { events: 0, deliveries: 0, endpoints: false };
+    const { events, deliveries } = await connection.one(relayStep(batch));
     if (deliveries.length > 0) await boss.insert(DELIVER_WEBHOOK, deliveries.map(deliveryJob), { db });
     return { events, deliveries: deliveries.length, endpoints: true };
   });

@@ -3,7 +3,8 @@ import pg from 'pg';
 import type { Db } from 'pg-boss';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { BOSS_SCHEMA } from './db/queues.ts';
+import { onBossDb } from './connection.ts';
+import { BOSS_SCHEMA } from './queues.ts';
 
 /**
  * What this service leans on inside its libraries, beyond their documented APIs (docs/design.md: Dependencies),
@@ -12,10 +13,11 @@ import { BOSS_SCHEMA } from './db/queues.ts';
  * very partition it exists for):
  * - pg: `Client.prototype.query` (patched for the timeout sweep, src/db/queryTimeout.ts) and a client's
  *   `connection.stream` (the sweep closes it);
- * - slonik: a query token is an object tagged `Symbol.for('SLONIK_TOKEN_QUERY')` (src/db/rawQuery.ts);
+ * - slonik: a query token is an object tagged `Symbol.for('SLONIK_TOKEN_QUERY')` (src/db/rawQuery.ts), its
+ *   placeholders written `$slonik_N` (src/db/connection.ts sends them to pg-boss's pool as `$N`);
  * - zod: a schema's `_zod.def` with `type` and, for objects, `shape` (src/db/rowReader.ts);
- * - pg-boss: its job table's `blocked`, `group_id` and `pending_dependencies` columns and its queue table's
- *   `heartbeat_seconds` (src/db/parking.ts, src/jobs/boss.ts), checked against the database.
+ * - pg-boss: its job table's `blocked`, `group_id`, `pending_dependencies` and `start_after` columns
+ *   (src/db/parking.ts, the wake timer's and the reconciliation's reads), checked against the database.
  */
 
 const require = createRequire(import.meta.url);
@@ -35,13 +37,13 @@ export function checkLibraryInternals(): void {
   if (typeof pg.Client.prototype.query !== 'function') throw changed('pg', 'Client.prototype.query');
   const client = new pg.Client({}) as unknown as { connection?: { stream?: { destroy?: unknown } } };
   if (typeof client.connection?.stream?.destroy !== 'function') throw changed('pg', "a client's connection.stream");
-  const token = sql.unsafe`select 1` as unknown as { type?: unknown; sql?: unknown; values?: unknown };
+  const token = sql.unsafe`select ${1}` as unknown as { type?: unknown; sql?: unknown; values?: unknown };
   if (
     token.type !== Symbol.for('SLONIK_TOKEN_QUERY') ||
-    typeof token.sql !== 'string' ||
+    token.sql !== 'select $slonik_1' ||
     !Array.isArray(token.values)
   ) {
-    throw changed('slonik', 'a query token (its SLONIK_TOKEN_QUERY tag, sql and values)');
+    throw changed('slonik', 'a query token (its SLONIK_TOKEN_QUERY tag, sql with $slonik_N placeholders, and values)');
   }
   const def = (z.object({ a: z.string().nullable() }) as unknown as { _zod?: { def?: Record<string, unknown> } })._zod
     ?.def as { type?: string; shape?: Record<string, { _zod?: { def?: { type?: string } } }> } | undefined;
@@ -55,7 +57,6 @@ const BOSS_COLUMNS = [
   ['job', 'group_id'],
   ['job', 'pending_dependencies'],
   ['job', 'start_after'],
-  ['queue', 'heartbeat_seconds'],
 ] as const;
 const columnsRow = z.object({ table_name: z.string(), column_name: z.string() });
 
@@ -64,12 +65,14 @@ const columnsRow = z.object({ table_name: z.string(), column_name: z.string() })
  * checked its schema). @throws InternalsChanged naming pg-boss's version and the missing columns.
  */
 export async function checkBossSchema(db: Db, schema = BOSS_SCHEMA): Promise<void> {
-  const { rows } = await db.executeSql(
-    `select table_name, column_name from information_schema.columns
-     where table_schema = $1 and (table_name, column_name) in (${BOSS_COLUMNS.map((_, i) => `($${2 * i + 2}, $${2 * i + 3})`).join(', ')})`,
-    [schema, ...BOSS_COLUMNS.flat()],
-  );
-  const found = new Set(rows.map((row) => columnsRow.parse(row)).map((row) => `${row.table_name}.${row.column_name}`));
+  const rows = await onBossDb(db).any(sql.type(columnsRow)`
+    select table_name, column_name from information_schema.columns
+    where table_schema = ${schema}
+      and table_name || '.' || column_name = any(${sql.array(
+        BOSS_COLUMNS.map(([table, column]) => `${table}.${column}`),
+        'text',
+      )})`);
+  const found = new Set(rows.map((row) => `${row.table_name}.${row.column_name}`));
   const missing = BOSS_COLUMNS.map(([table, column]) => `${table}.${column}`).filter((name) => !found.has(name));
   if (missing.length > 0) throw changed('pg-boss', `its tables (missing ${missing.join(', ')})`);
 }

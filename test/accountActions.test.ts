@@ -3,9 +3,9 @@
  * administer users, with every token issued before a logout or a password change refused from then on.
  */
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { query } from './helpers/db.ts';
+import { eventually } from './helpers/process.ts';
 import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
 import { openStream } from './helpers/sse.ts';
 
@@ -91,13 +91,14 @@ test('POST /me/password: a wrong current password is a 401 that changes nothing;
 test('an open event stream and a Prefer: wait of a user who logs out end within a second', async (t) => {
   const { user, token } = await signUp(service.api);
   const task = (await service.api.post('/tasks', { title: 'watched', delay_seconds: 3600 }, token)).body;
+  const watching = service.events.watching();
   const stream = await openStream(`${service.baseUrl}/tasks/events`, token);
   t.teardown(() => stream.close());
   t.is(stream.response.status, 200);
   const waiting = fetch(`${service.baseUrl}/tasks/${task.id}`, {
     headers: { authorization: `Bearer ${token}`, prefer: 'wait=60' },
   }).then(async (response) => ({ status: response.status, body: await response.json(), at: Date.now() }));
-  await sleep(300);
+  await eventually(async () => service.events.watching() >= watching + 2, 5_000); // both are watching
   const other = await login(user.email);
   const loggedOutAt = Date.now();
   t.is((await service.api.post('/logout', undefined, other)).status, 204);

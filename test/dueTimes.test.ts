@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
-import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
+import { type Reply, signUp, startService, type TestService, workerPassed } from './helpers/service.ts';
 
 let service: TestService;
 test.before(async () => {
@@ -69,8 +69,10 @@ test('delay_seconds 0 is due now, and an offset other than Z is the same instant
 
 test('a task due in an hour, rescheduled to 2 s from now, completes then', async (t) => {
   const { token } = await signUp(service.api);
+  const reads = service.wake?.state().reads ?? 0;
   const task: Task = (await service.api.post('/tasks', { title: 'later', delay_seconds: 3600 }, token)).body;
-  await sleep(300); // the wake timer is armed an hour ahead by now
+  // The wake timer has read the next due time since: it is armed for the hour (or for a sooner task).
+  await eventually(async () => (service.wake?.state().reads ?? 0) > reads, 5_000);
   const moved = await service.api.patch(`/tasks/${task.id}`, { delay_seconds: 2 }, token);
   t.is(moved.status, 200);
   t.not(moved.body.job_id, task.job_id, 'a new job');
@@ -84,14 +86,14 @@ test('a task due in an hour, rescheduled to 2 s from now, completes then', async
   t.true(late >= 0 && late < 2000, `completed ${late} ms after the new due_at (the poll is 60 s)`);
 });
 
-test('a task due in 2 s, rescheduled to an hour from now, is still pending 4 s later and its old job is gone', async (t) => {
+test('a task due in 2 s, rescheduled to an hour from now, is still pending after its old due time and its old job is gone', async (t) => {
   const { token } = await signUp(service.api);
   const task: Task = (await service.api.post('/tasks', { title: 'sooner', delay_seconds: 2 }, token)).body;
   const dueAt = inSeconds(3600);
   const moved = await service.api.patch(`/tasks/${task.id}`, { due_at: dueAt, title: 'moved' }, token);
   t.is(moved.status, 200);
   t.like(moved.body, { status: 'pending', due_at: dueAt, title: 'moved' });
-  await sleep(4000);
+  await workerPassed(service.api, token, Date.parse(task.due_at)); // the old due time, worked past
   t.like((await service.api.get(`/tasks/${task.id}`, token)).body, { status: 'pending', due_at: dueAt });
   const jobs = await jobsOfTask(task.id);
   t.deepEqual(
@@ -214,7 +216,15 @@ test('reschedules racing the worker: a task is either moved (and never completed
       return service.api.patch(`/tasks/${task.id}`, { delay_seconds: 3600 }, token);
     }),
   );
-  await sleep(2000); // any old job that could still complete a task has run by now
+  // Every old job has settled: gone with its reschedule, or completed with its task (none still runs).
+  await eventually(async () => {
+    const live = await query<{ n: number }>(
+      service.databaseUrl,
+      `select count(*)::int as n from pgboss.job where id = any($1::uuid[]) and state in ('created', 'retry', 'active')`,
+      [tasks.map((task) => task.job_id)],
+    );
+    return live[0]?.n === 0;
+  }, 15_000);
   const outcomes = { moved: 0, completed: 0 };
   for (const [i, reply] of replies.entries()) {
     const task = tasks[i] as Task;

@@ -2,7 +2,6 @@ import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { listeningUrl, spawnService } from './helpers/process.ts';
 
@@ -15,6 +14,16 @@ async function processesUsing(dataDir: string): Promise<number[]> {
     if (cmdline.includes(dataDir)) pids.push(Number(entry));
   }
   return pids;
+}
+
+/** The processes left on this data folder once they have had 2 s to end (none, or those still there). */
+async function processesLeft(dataDir: string): Promise<number[]> {
+  const deadline = Date.now() + 2_000;
+  for (;;) {
+    const pids = await processesUsing(dataDir);
+    if (pids.length === 0 || Date.now() > deadline) return pids;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** A temporary data folder the `postgres` user can enter (mkdtemp makes it 0700). */
@@ -64,8 +73,7 @@ test.serial('npm start on the embedded Postgres survives kill -9, and SIGTERM le
   second.child.kill('SIGTERM');
   t.is((await second.exited).code, 0);
   t.true(Date.now() - stopping < 10_000);
-  await sleep(200);
-  t.deepEqual(await processesUsing(dataDir), [], 'no postgres process is left');
+  t.deepEqual(await processesLeft(dataDir), [], 'no postgres process is left');
 });
 
 test.serial('a port already in use gives a clear error, not `undefined`', async (t) => {
@@ -102,7 +110,6 @@ test.serial(
     const { code } = await service.exited;
     t.is(code, 0, 'it exits 0 after its own shutdown, though Postgres got the signal too');
     t.truthy(service.lines.find((line) => line.msg === 'stopped'));
-    await sleep(200);
-    t.deepEqual(await processesUsing(dataDir), [], 'no postgres process is left');
+    t.deepEqual(await processesLeft(dataDir), [], 'no postgres process is left');
   },
 );

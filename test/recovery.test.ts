@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { PgBoss } from 'pg-boss';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
@@ -32,13 +31,23 @@ const allCompleted = (url: string, ids: number[], timeoutMs: number) =>
     return rows.every((row) => row.status === 'completed') && rows;
   }, timeoutMs);
 
+/** Waits until `count` completion jobs have come due (a fetch now claims them). */
+const jobsDue = (url: string, count: number) =>
+  eventually(async () => {
+    const [row] = await query<{ n: number }>(
+      url,
+      `select count(*)::int as n from pgboss.job where name = 'complete-task' and state = 'created' and start_after <= now()`,
+    );
+    return row?.n === count;
+  }, 10_000);
+
 test('jobs claimed by a worker that dies are taken over in about 15 s, and each task completes once', async (t) => {
   const web = await startService({ delaySeconds: 1 });
   t.teardown(() => web.stop());
   const { token } = await signUp(web.api);
   const ids: number[] = [];
   for (let i = 0; i < 5; i++) ids.push((await web.api.post('/tasks', { title: `claimed ${i}` }, token)).body.id);
-  await sleep(1_200);
+  await jobsDue(web.databaseUrl, 5);
 
   // A worker claims the due jobs, then dies: no completion, no heartbeat, no goodbye.
   const doomed = new PgBoss({ connectionString: web.databaseUrl, schema: 'pgboss', supervise: false, schedule: false });
@@ -69,7 +78,7 @@ test('a worker that dies after completing its tasks, before pg-boss completes th
   const { token } = await signUp(web.api);
   const ids: number[] = [];
   for (let i = 0; i < 3; i++) ids.push((await web.api.post('/tasks', { title: `half done ${i}` }, token)).body.id);
-  await sleep(1_200);
+  await jobsDue(web.databaseUrl, 3);
 
   // A worker claims the due jobs, runs the batch's statement (committed), then dies before pg-boss's complete.
   const doomed = new PgBoss({ connectionString: web.databaseUrl, schema: 'pgboss', supervise: false, schedule: false });

@@ -3,10 +3,10 @@
  * so a task completed within about a second of its due time was woken by the timer.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { withApplicationName } from '../src/db/applicationName.ts';
 import { COMPLETE_TASK } from '../src/db/queues.ts';
+import type { WakeTimer } from '../src/jobs/wakeTimer.ts';
 import { PRODUCTION_TIMING } from '../src/timing.ts';
 import { createTestDatabase, query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
@@ -20,8 +20,15 @@ const POLL_SECONDS = 60;
 async function startSlowWorker(t: { teardown(fn: () => unknown): void }, url: string, listenUrl = url) {
   const worker = await startWorkerService(url, { pollIntervalSeconds: POLL_SECONDS, listenUrl });
   t.teardown(worker.stop);
-  return worker.boss;
+  return worker;
 }
+
+/** Waits until the timer is armed for `dueAt` (ISO): it has read that task's due time as the next one. */
+const armedFor = (wake: WakeTimer, dueAt: string) =>
+  eventually(async () => {
+    const { armedAt } = wake.state();
+    return armedAt !== null && Math.abs(armedAt - Date.parse(dueAt)) < 50;
+  }, 5_000);
 
 /** Two web processes on one database, one scheduling 60 s ahead and one 1 s ahead, and a slow-polling worker. */
 async function setUp(t: { teardown(fn: () => unknown): void }) {
@@ -29,9 +36,13 @@ async function setUp(t: { teardown(fn: () => unknown): void }) {
   t.teardown(() => far.stop());
   const near = await startService({ delaySeconds: 1, databaseUrl: far.databaseUrl });
   t.teardown(() => near.stop());
-  await startSlowWorker(t, far.databaseUrl, withApplicationName(far.databaseUrl, 'wake-timer-under-test'));
+  const { wake } = await startSlowWorker(
+    t,
+    far.databaseUrl,
+    withApplicationName(far.databaseUrl, 'wake-timer-under-test'),
+  );
   const { token } = await signUp(far.api);
-  return { far, near, token };
+  return { far, near, token, wake };
 }
 
 type Row = { status: string; due_at: Date; completed_at: Date | null };
@@ -46,9 +57,9 @@ const lateness = (service: TestService, id: number) =>
   }, 15_000);
 
 test('a task scheduled before the one the timer waits for wakes the worker at its own due time', async (t) => {
-  const { far, near, token } = await setUp(t);
+  const { far, near, token, wake } = await setUp(t);
   const later = (await far.api.post('/tasks', { title: 'in a minute' }, token)).body;
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the timer is armed for a minute from now
+  await armedFor(wake, later.due_at);
   const sooner = (await near.api.post('/tasks', { title: 'in a second' }, token)).body;
   const late = await lateness(near, sooner.id);
   t.log(`completed ${late} ms after due_at, with a ${POLL_SECONDS} s poll`);
@@ -57,9 +68,9 @@ test('a task scheduled before the one the timer waits for wakes the worker at it
 });
 
 test('a deleted task only wakes the worker early: the next one still completes on time', async (t) => {
-  const { near, token } = await setUp(t);
+  const { near, token, wake } = await setUp(t);
   const doomed = (await near.api.post('/tasks', { title: 'deleted before due' }, token)).body;
-  await new Promise((resolve) => setTimeout(resolve, 400));
+  await armedFor(wake, doomed.due_at);
   const kept = (await near.api.post('/tasks', { title: 'kept' }, token)).body;
   t.is((await near.api.delete(`/tasks/${doomed.id}`, token)).status, 204);
   const late = await lateness(near, kept.id);
@@ -86,7 +97,8 @@ test('a job already due when the timer re-reads, as one that fell due during the
   // The worker alone (no web process), so no notification but the one this test sends wakes anything.
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
-  const boss = await startSlowWorker(t, database.url);
+  const { boss, wake } = await startSlowWorker(t, database.url);
+  const reads = wake.state().reads;
   const jobId = randomUUID();
   const [task] = await query<{ id: number }>(
     database.url,
@@ -95,11 +107,12 @@ test('a job already due when the timer re-reads, as one that fell due during the
      returning id::int`,
     [jobId],
   );
-  await sleep(300); // the task's own notification has been read: no job waited then
+  // The task's own notification has been read: no job waited then.
+  await eventually(async () => wake.state().reads > reads, 5_000);
+  t.is(wake.state().armedAt, null);
   // The job, due already, sent with no notification: the state a job is in when it fell due between the
   // woken fetch and the timer's re-read.
   await boss.send(COMPLETE_TASK, { taskId: task?.id }, { id: jobId, startAfter: new Date(Date.now() - 1_000) });
-  await sleep(300);
   const [before] = await query<{ status: string }>(database.url, 'select status from tasks where id = $1', [task?.id]);
   t.is(before?.status, 'pending', 'nothing fetched it yet: the poll is a minute away');
   const reread = Date.now();

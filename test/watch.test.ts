@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import pg from 'pg';
 import { createTestDatabase, query } from './helpers/db.ts';
@@ -185,11 +184,16 @@ test('the stream survives a cut of the listening connection: events during the c
   );
   t.is(cut[0]?.n, 1);
   const during = (await service.api.post('/tasks', { title: 'during the cut' }, token)).body;
-  const after = await eventually(async () => {
-    const reply = await service.api.post('/tasks', { title: 'after' }, token);
-    await sleep(500);
-    return stream.events.some((event) => event.data.task_id === reply.body.id) && reply.body;
+  // The hub is listening again (its reconnect reads what it missed); then one more task.
+  await eventually(async () => {
+    const [row] = await query<{ n: number }>(
+      service.databaseUrl,
+      `select count(*)::int n from pg_stat_activity where datname = current_database() and query like 'listen %task_events%'`,
+    );
+    return row?.n === 1;
   }, 15_000);
+  const after = (await service.api.post('/tasks', { title: 'after' }, token)).body;
+  await eventually(async () => stream.events.some((event) => event.data.task_id === after.id), 10_000);
   const ids = stream.events.map((event) => event.data.task_id);
   t.true(ids.includes(during.id), 'the event of the cut arrived');
   t.is(ids.at(-1), after.id);
@@ -319,9 +323,11 @@ test('events held back by an older transaction still running arrive, in order, o
   await older.query('select pg_current_xact_id()');
   const held = (await service.api.post('/tasks', { title: 'held' }, token)).body;
 
+  const reads = service.events.reads();
   const stream = await openStream(`${service.baseUrl}/tasks/events`, token, start?.id);
   t.teardown(() => stream.close());
-  await sleep(500);
+  // The hub has looked at the table twice since (it keeps looking while an announced event is held back).
+  await eventually(async () => service.events.reads() >= reads + 2, 5_000);
   t.deepEqual(stream.events, [], 'nothing is sent in front of a transaction that may still add an event');
   await older.query('commit'); // no change to any task follows: the stream must find them by itself
   const events = await stream.until(1);

@@ -2,7 +2,6 @@
  * Webhooks survive kill -9: events not yet relayed are relayed after a restart, and deliveries in flight
  * are attempted again. Delivery is at least once: the tests count the duplicates a crash causes.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { createTestDatabase, query } from './helpers/db.ts';
 import { eventually, listeningUrl, spawnService } from './helpers/process.ts';
@@ -23,6 +22,18 @@ const tally = (received: { body: string; headers: Record<string, unknown> }[]) =
   const deliveries = new Set(received.map((request) => request.headers['webhook-id']));
   return { tasks: ids, duplicates: received.length - deliveries.size };
 };
+
+/** Waits until no delivery is pending and no delivery job runs or waits: nothing more will be sent. */
+const deliveriesSettled = (url: string) =>
+  eventually(async () => {
+    const [row] = await query<{ n: number }>(
+      url,
+      `select (select count(*) from webhook_deliveries where status = 'pending')
+            + (select count(*) from pgboss.job where name = 'deliver-webhook' and state in ('created', 'retry', 'active'))
+              as n`,
+    );
+    return Number(row?.n) === 0;
+  }, 15_000);
 
 test('kill -9 of the whole service, with events not yet relayed: after a restart every event is delivered', async (t) => {
   const database = await createTestDatabase();
@@ -52,7 +63,7 @@ test('kill -9 of the whole service, with events not yet relayed: after a restart
   t.teardown(() => second.child.kill('SIGKILL'));
   await listeningUrl(second);
   await eventually(async () => tally(receiver.received).tasks.size === created.length, 30_000);
-  await sleep(1000);
+  await deliveriesSettled(database.url); // nothing more will be sent: every duplicate is counted
   const { tasks, duplicates } = tally(receiver.received);
   t.deepEqual(
     [...tasks].sort((a, b) => a - b),

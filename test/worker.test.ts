@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
-import { signUp, startService, type TestService } from './helpers/service.ts';
+import { signUp, startService, type TestService, workerPassed } from './helpers/service.ts';
 
 let service: TestService;
 let token: string;
@@ -33,7 +32,7 @@ test('a task completes on its own shortly after due_at, together with its job', 
 test('a task deleted before it is due is never completed, and leaves no job', async (t) => {
   const task = (await service.api.post('/tasks', { title: 'deleted' }, token)).body;
   t.is((await service.api.delete(`/tasks/${task.id}`, token)).status, 204);
-  await sleep(2_500); // past due, with the worker polling every 0.5 s
+  await workerPassed(service.api, token, Date.parse(task.due_at));
   t.is(await jobState(task.job_id), undefined);
   const rows = await query(service.databaseUrl, 'select 1 from tasks where id = $1', [task.id]);
   t.is(rows.length, 0);
@@ -42,7 +41,7 @@ test('a task deleted before it is due is never completed, and leaves no job', as
 test('a task completed by hand before it is due never changes again; its job is cancelled', async (t) => {
   const task = (await service.api.post('/tasks', { title: 'by hand' }, token)).body;
   const done = (await service.api.patch(`/tasks/${task.id}`, { status: 'completed' }, token)).body;
-  await sleep(2_500);
+  await workerPassed(service.api, token, Date.parse(task.due_at));
   const later = (await service.api.get(`/tasks/${task.id}`, token)).body;
   t.deepEqual(later, done);
   t.is(await jobState(task.job_id), 'cancelled');

@@ -36,6 +36,8 @@ export type EventHub = {
   watch(watcher: Watcher): Promise<() => void>;
   /** How many waits and streams watch now (a test waits for its own to be counted before it acts). */
   watching(): number;
+  /** How many times the hub has read the events table (a test waits for a read rather than sleep). */
+  reads(): number;
   /** The per-request user read, cached while this hub's LISTEN connection is up (see actorCache.ts). */
   readonly actors: ActorCache;
   /** The per-request API key read, likewise. */
@@ -70,6 +72,7 @@ export async function startEventHub({
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
   let withheldDelayMs = 50;
+  let reads = 0;
 
   /** Reads the new events once for every watcher; notifications that come meanwhile cost one more read. */
   const pump = coalesce(async () => {
@@ -79,6 +82,7 @@ export async function startEventHub({
       let rows: readonly TaskEvent[];
       do {
         rows = await readEvents(db, cursor, {}, BATCH);
+        reads++;
         for (const event of rows) {
           cursor = { tx: event.tx, id: event.id };
           for (const watcher of watchers) {
@@ -172,6 +176,7 @@ export async function startEventHub({
       };
     },
     watching: () => watchers.size,
+    reads: () => reads,
     actors,
     keys,
     get closed() {

@@ -11,6 +11,11 @@ const DEBOUNCE_MS = 10;
 export type WakeTimer = {
   /** Reads the next due time again: for jobs written without a task event (the reconciliation's). */
   rearm(): Promise<void>;
+  /**
+   * When the timer wakes the worker next (epoch ms), null while no job waits; and how many times it has
+   * read the next due time. What it is doing, for a test to wait on rather than sleep.
+   */
+  state(): { armedAt: number | null; reads: number };
   stop(): Promise<void>;
 };
 
@@ -36,6 +41,8 @@ export async function startWakeTimer(options: {
   let timer: NodeJS.Timeout | undefined;
   let debounce: NodeJS.Timeout | undefined;
   let stopped = false;
+  let armedAt: number | null = null;
+  let reads = 0;
 
   const wake = () => {
     if (stopped) return;
@@ -47,12 +54,15 @@ export async function startWakeTimer(options: {
   const arm = coalesce(async () => {
     try {
       const { wait_ms: waitMs, due_now: dueNow } = await nextDueJob(db);
+      reads++;
       clearTimeout(timer);
       if (stopped) return;
       // pg-boss fetches again after a notification, even one that comes while it fetches or works.
       if (dueNow) boss.notifyWorker(workerId);
       // One millisecond late rather than early: pg-boss fetches jobs whose start_after has passed.
-      timer = setTimeout(waitMs === null ? () => void arm() : wake, Math.min((waitMs ?? maxSleepMs) + 1, maxSleepMs));
+      const delayMs = Math.min((waitMs ?? maxSleepMs) + 1, maxSleepMs);
+      armedAt = waitMs === null ? null : Date.now() + delayMs;
+      timer = setTimeout(waitMs === null ? () => void arm() : wake, delayMs);
     } catch (error) {
       log.warn({ err: error }, 'reading the next due time failed; trying again in a second');
       clearTimeout(timer);
@@ -82,6 +92,7 @@ export async function startWakeTimer(options: {
 
   return {
     rearm: arm,
+    state: () => ({ armedAt, reads }),
     async stop() {
       stopped = true;
       clearTimeout(timer);

@@ -10,7 +10,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Timing } from '../timing.ts';
 import { startDeliveryBoss } from './boss.ts';
-import { startWakeTimer } from './wakeTimer.ts';
+import { startWakeTimer, type WakeTimer } from './wakeTimer.ts';
 
 export type WorkerSettings = {
   /** The safety net: the wake timer (with `listenUrl`) wakes the worker when a job comes due. */
@@ -25,7 +25,11 @@ export type WorkerSettings = {
   readonly timing: Timing;
 };
 
-export type Worker = { stop(): Promise<void> };
+export type Worker = {
+  /** The wake timer, when the worker listens (what it is armed for: tests wait on it). */
+  readonly wake: WakeTimer | null;
+  stop(): Promise<void>;
+};
 
 /** The worker's settings as the configuration gives them. */
 export const workerSettings = (
@@ -171,6 +175,7 @@ export async function startWorker(
     running = running.then(unpark);
   }, settings.timing.unparkIntervalSeconds * 1000);
   return {
+    wake,
     async stop() {
       clearInterval(timer);
       clearInterval(unparkTimer);

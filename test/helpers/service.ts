@@ -7,9 +7,21 @@ import { createHttpServer } from '../../src/http/server.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { startService as startServiceOf, stopService } from '../../src/service.ts';
+import { PRODUCTION_TIMING, type Timing } from '../../src/timing.ts';
 import { createTestDatabase } from './db.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+/**
+ * The service's own timing in tests: production's (src/timing.ts), but a failed webhook attempt is retried
+ * within a second rather than after a doubling backoff, so the retry tests wait on facts in seconds.
+ * Production's defaults are checked where they take effect (test/timing.test.ts, the 120 s delay, the 10 s
+ * attempt, the heartbeat's takeover in recovery.test.ts, the parking horizon in wake.test.ts).
+ */
+export const TEST_TIMING: Timing = {
+  ...PRODUCTION_TIMING,
+  webhookRetry: { ...PRODUCTION_TIMING.webhookRetry, maxDelaySeconds: 1 },
+};
 
 export type TestService = Awaited<ReturnType<typeof startService>>;
 
@@ -41,6 +53,8 @@ export async function startService(
     disableWebhooksAfterSeconds?: number;
     /** Where the service logs (silent by default). */
     log?: Logger;
+    /** The service's own intervals and horizons (TEST_TIMING). */
+    timing?: Timing;
   } = {},
 ) {
   const webhookDestinations = options.webhooks ?? { allowPrivateNetworks: true, allowHttp: true };
@@ -75,6 +89,7 @@ export async function startService(
     url: database.url,
     directUrl: database.url,
     log,
+    timing: options.timing ?? TEST_TIMING,
   });
   const { db, events, deps, app } = service;
   if (!db || !events || !deps || !app) throw new Error('a web process has its app');
@@ -89,6 +104,8 @@ export async function startService(
     tasks: deps.tasks,
     api: client(baseUrl),
     events,
+    /** The worker's wake timer (with `worker: true`). */
+    wake: service.worker?.wake ?? null,
     async stop() {
       await events.close(); // streams end before the server closes their connections
       server.closeAllConnections();
@@ -115,8 +132,16 @@ export async function startWorkerService(
     RECONCILE_INTERVAL_SECONDS: '3600',
   });
   const log = options.log ?? createLogger({ LOG_LEVEL: 'silent' });
-  const service = await startServiceOf(config, { role: 'worker', url, directUrl: options.listenUrl ?? url, log });
-  return { boss: service.boss, stop: () => stopService(service) };
+  const service = await startServiceOf(config, {
+    role: 'worker',
+    url,
+    directUrl: options.listenUrl ?? url,
+    log,
+    timing: TEST_TIMING,
+  });
+  const wake = service.worker?.wake;
+  if (!wake) throw new Error('a worker with a listen URL has a wake timer');
+  return { boss: service.boss, wake, stop: () => stopService(service) };
 }
 
 /** Serves a Koa app on an ephemeral loopback port, through the service's own HTTP server. */
@@ -179,4 +204,20 @@ export async function signUp(api: ReturnType<typeof client>, role: 'user' | 'adm
   if (registered.status !== 201) throw new Error(`register failed: ${JSON.stringify(registered.body)}`);
   const login = await api.post('/login', { email, password: 'password123' });
   return { user: registered.body as { id: number; email: string; role: string }, token: login.body.token as string };
+}
+
+/**
+ * Waits until the worker has run past the time `atMs`: a sentinel task due then (or now, once that has
+ * passed) has completed, so whatever was due by then has been fetched and worked. The positive fact a
+ * "nothing happens" check waits for, instead of a fixed sleep.
+ */
+export async function workerPassed(api: ReturnType<typeof client>, token: string, atMs: number): Promise<void> {
+  const due = atMs - Date.now() > 100 ? { due_at: new Date(atMs).toISOString() } : { delay_seconds: 0 };
+  const sentinel = await api.post('/tasks', { title: 'sentinel', ...due }, token);
+  if (sentinel.status !== 201) throw new Error(`the sentinel was refused: ${JSON.stringify(sentinel.body)}`);
+  const deadline = Date.now() + Math.max(0, atMs - Date.now()) + 15_000;
+  while ((await api.get(`/tasks/${sentinel.body.id}`, token)).body.status !== 'completed') {
+    if (Date.now() > deadline) throw new Error(`the worker did not pass ${new Date(atMs).toISOString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -64,6 +64,8 @@ const schema = z.object({
   DATABASE_QUERY_TIMEOUT_SECONDS: z.coerce.number().min(1).max(3600).default(15),
   DATABASE_WAIT_SECONDS: int(0, 3600).default(60),
   RECONCILE_INTERVAL_SECONDS: int(1, 86_400).default(60),
+  /** A schedule's cron may not fire more often than this. */
+  SCHEDULE_MIN_INTERVAL_SECONDS: int(1, 86_400).default(60),
   WATCH_LIMIT_PER_USER: int(1, 10_000).default(10),
   WATCH_LIMIT_PER_PROCESS: int(1, 1_000_000).default(1000),
   /** When set, GET /metrics wants `Authorization: Bearer <METRICS_TOKEN>`. */

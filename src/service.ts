@@ -90,6 +90,12 @@ export async function startService(
       delaySeconds: config.TASK_COMPLETION_DELAY_SECONDS,
       parkBeyondSeconds: timing.parkBeyondSeconds,
     },
+    schedules: {
+      db,
+      boss,
+      parkBeyondSeconds: timing.parkBeyondSeconds,
+      minIntervalSeconds: config.SCHEDULE_MIN_INTERVAL_SECONDS,
+    },
     rateLimit: { authPerMinute: config.RATE_LIMIT_AUTH_PER_MINUTE, loginFailures: config.RATE_LIMIT_LOGIN_FAILURES },
     trustProxyHops: config.TRUST_PROXY,
     requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,

@@ -86,7 +86,7 @@ test('a worker that dies after completing its tasks, before pg-boss completes th
   const claimed = await doomed.fetch(COMPLETE_TASK, { batchSize: 10 });
   t.is(claimed.length, 3);
   const done = await completeTasks(
-    doomed,
+    { boss: doomed, parkBeyondSeconds: 600 },
     claimed.map((job) => job.id),
   );
   t.deepEqual(

@@ -26,7 +26,8 @@ test('when Postgres becomes unreachable: readyz and database-backed routes answe
     db,
     log,
     accounts,
-    tasks: { db, boss: null as unknown as Boss, delaySeconds: 120, parkBeyondSeconds: 600 }, // not reached: the database fails first
+    tasks: { db, boss: null as unknown as Boss, delaySeconds: 120, parkBeyondSeconds: 600 },
+    schedules: { db, boss: null as unknown as Boss, parkBeyondSeconds: 600, minIntervalSeconds: 60 }, // not reached: the database fails first
     ...appDefaults,
   });
   const { server, baseUrl } = await listenOnFreePort(app);
@@ -75,6 +76,7 @@ test('during a network partition answers stay bounded (readyz ~1 s, requests a f
     log,
     accounts,
     tasks: { db, boss, delaySeconds: 120, parkBeyondSeconds: 600 },
+    schedules: { db, boss, parkBeyondSeconds: 600, minIntervalSeconds: 60 },
     requestTimeoutMs: 3_000,
   });
   const { server, baseUrl } = await listenOnFreePort(app);

@@ -16,6 +16,7 @@ import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { queueRoutes } from './routes/overview.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { userRoutes } from './routes/users.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -126,6 +127,7 @@ export function createRouters(deps: AppDeps): Router[] {
     apiKeyRoutes({ ...deps, limiter, auth }),
     userRoutes({ ...deps, limiter, auth }),
     taskRoutes({ ...deps, auth }),
+    scheduleRoutes({ ...deps, auth }),
     webhookRoutes({ ...deps, auth }),
     queueRoutes({ ...deps, auth }),
     appRoutes(),

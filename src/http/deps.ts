@@ -1,5 +1,6 @@
 import type { DatabasePool } from 'slonik';
 import type { DestinationSettings } from '../delivery/send.ts';
+import type { ScheduleDeps } from '../domain/schedules/schedules.ts';
 import type { TaskDeps } from '../domain/tasks/tasks.ts';
 import type { AccountSettings } from '../domain/users/accounts.ts';
 import type { Logger } from '../log.ts';
@@ -13,6 +14,7 @@ export type AppDeps = {
   readonly log: Logger;
   readonly accounts: AccountSettings;
   readonly tasks: TaskDeps;
+  readonly schedules: ScheduleDeps;
   readonly rateLimit: RateLimitSettings;
   /** How many proxies in front append to X-Forwarded-For; 0 takes the socket's address. */
   readonly trustProxyHops: number;

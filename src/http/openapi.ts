@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiResponsesObject } from 'zod-openapi';
 import { apiKeyRow } from '../domain/apiKeys/apiKey.ts';
+import { scheduleRow } from '../domain/schedules/schedule.ts';
 import { queueOverviewRow } from '../domain/tasks/overview.ts';
 import { taskRow } from '../domain/tasks/task.ts';
 import { userRow } from '../domain/users/user.ts';
@@ -9,17 +10,21 @@ import type { Access } from './auth.ts';
 import {
   changePasswordBody,
   createApiKeyBody,
+  createScheduleBody,
   createTaskBody,
   createWebhookBody,
   deleteAccountBody,
   errorResponse,
   listDeliveriesQuery,
+  listSchedulesQuery,
   listTasksQuery,
   listUsersQuery,
   loginBody,
   registerBody,
   taskEventsQuery,
   tokenResponse,
+  upcomingQuery,
+  updateScheduleBody,
   updateTaskBody,
   updateUserBody,
   updateWebhookBody,
@@ -81,6 +86,24 @@ const taskExample = {
   created_at: '2026-11-24T10:00:00.000Z',
   updated_at: '2026-11-24T10:00:00.000Z',
   job_id: '7d9f2c7e-1b1e-4b5a-9a55-2f0c3f1f8e21',
+  schedule_id: null,
+};
+const scheduleId = z.object({
+  id: z.string().meta({ description: 'The schedule id (a positive integer)', example: '1' }),
+});
+const scheduleExample = {
+  id: 1,
+  user_id: 1,
+  title: 'Stand-up notes',
+  description: '',
+  cron: '0 9 * * MON-FRI',
+  time_zone: 'Europe/Berlin',
+  paused: false,
+  next_due_at: '2027-03-15T08:00:00.000Z',
+  next_task_id: 42,
+  skipped: 0,
+  created_at: '2027-03-12T10:00:00.000Z',
+  updated_at: '2027-03-12T10:00:00.000Z',
 };
 const taskId = z.object({ id: z.string().meta({ description: 'The task id (a positive integer)', example: '1' }) });
 const endpointId = z.object({
@@ -510,6 +533,113 @@ production unless WEBHOOK_ALLOW_HTTP), carry no credentials, and resolve to publ
       responses: {
         202: { description: 'The delivery, pending again', content: json(deliveryRow) },
         ...errors(401, 404, 409, 503),
+      },
+    },
+  },
+  '/schedules': {
+    post: {
+      tags: ['schedules'],
+      summary: 'Create a schedule: a task at every cron time, in its time zone',
+      description: `Every occurrence is a task: the schedule always has exactly one pending task, its next
+occurrence (\`schedule_id\` set, \`due_at\` = \`next_due_at\`), written with its job in this transaction; the
+following one is written in the transaction that completes or deletes it. In the zone, a local time that does
+not exist (spring forward) fires once, as far past the gap (02:30 becomes 03:30); one that happens twice (fall
+back) fires once, at the first. When no worker ran for a while, the overdue occurrence completes once, late,
+and the next is the first cron time after now (the times between are counted in \`skipped\`). A cron firing
+more often than SCHEDULE_MIN_INTERVAL_SECONDS (60), one that never fires, or an unknown zone is a 400 naming
+the field. At most 100 per user. \`Idempotency-Key\` as for POST /tasks.`,
+      ...access('schedules:write'),
+      requestParams: {
+        header: z.object({
+          'idempotency-key': z
+            .string()
+            .optional()
+            .meta({ description: '1 to 255 visible ASCII characters, bare or quoted', example: 'standup-1' }),
+        }),
+      },
+      requestBody: {
+        content: json(createScheduleBody, {
+          title: 'Stand-up notes',
+          cron: '0 9 * * MON-FRI',
+          time_zone: 'Europe/Berlin',
+        }),
+      },
+      responses: {
+        201: {
+          description: 'The schedule, with its first occurrence',
+          headers: z.object({ location: z.string().meta({ example: '/schedules/1' }) }),
+          content: json(scheduleRow, scheduleExample),
+        },
+        ...errors(400, 401, 409, 413, 415, 422, 503),
+      },
+    },
+    get: {
+      tags: ['schedules'],
+      summary: 'Your schedules, newest first',
+      description: "An admin lists everyone's (`user_id` filters). Keyset pages: follow the `Link` header.",
+      ...access('schedules:read'),
+      requestParams: { query: listSchedulesQuery },
+      responses: {
+        200: {
+          description: 'A page of schedules',
+          headers: z.object({
+            link: z.string().optional().meta({
+              description: 'The next page, when there is one',
+              example: '</schedules?limit=20&cursor=21>; rel="next"',
+            }),
+          }),
+          content: json(z.array(scheduleRow)),
+        },
+        ...errors(400, 401, 403, 503),
+      },
+    },
+  },
+  '/schedules/{id}': {
+    get: {
+      tags: ['schedules'],
+      summary: 'Read a schedule',
+      ...access('schedules:read'),
+      requestParams: { path: scheduleId },
+      responses: { 200: { description: 'The schedule', content: json(scheduleRow) }, ...errors(401, 404, 503) },
+    },
+    patch: {
+      tags: ['schedules'],
+      summary: 'Change, pause or resume a schedule, with its pending occurrence',
+      description: `New text applies to the pending occurrence too; a new cron or zone moves it to the new next
+time; \`paused: true\` deletes it and its job, \`paused: false\` writes the next future one; each in one
+transaction.`,
+      ...access('schedules:write'),
+      requestParams: { path: scheduleId },
+      requestBody: { content: json(updateScheduleBody, { paused: true }) },
+      responses: {
+        200: { description: 'The schedule', content: json(scheduleRow) },
+        ...errors(400, 401, 404, 413, 415, 503),
+      },
+    },
+    delete: {
+      tags: ['schedules'],
+      summary: 'Delete a schedule and its pending occurrence (completed ones stay, schedule_id null)',
+      ...access('schedules:write'),
+      requestParams: { path: scheduleId },
+      responses: { 204: { description: 'Deleted' }, ...errors(401, 404, 503) },
+    },
+  },
+  '/schedules/{id}/upcoming': {
+    get: {
+      tags: ['schedules'],
+      summary: 'The next times the schedule fires, in UTC and in its zone',
+      description:
+        'So a user can check the DST rule: each time as `due_at` (UTC) and `local` (RFC 3339 with its offset).',
+      ...access('schedules:read'),
+      requestParams: { path: scheduleId, query: upcomingQuery },
+      responses: {
+        200: {
+          description: 'The next times',
+          content: json(z.array(z.object({ due_at: z.string(), local: z.string() })), [
+            { due_at: '2027-03-14T07:30:00.000Z', local: '2027-03-14T03:30:00-04:00' },
+          ]),
+        },
+        ...errors(400, 401, 404, 503),
       },
     },
   },

@@ -184,6 +184,7 @@ export const listTasksQuery = z
       .optional()
       .meta({ description: 'From the `Link: rel="next"` header of the previous page (opaque)' }),
     user_id: positiveId.optional().meta({ description: "Admins: one user's tasks (others: their own id only)" }),
+    schedule_id: positiveId.optional().meta({ description: "Only this schedule's occurrences" }),
   })
   .superRefine((query, ctx) => {
     if (query.cursor !== undefined && parseListCursor(query.sort, query.cursor) === null) {
@@ -278,3 +279,55 @@ export const errorResponse = z
   })
   .meta({ id: 'Error' });
 export type ErrorResponse = z.output<typeof errorResponse>;
+
+const cron = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').meta({
+  description:
+    'Five fields (minute hour day-of-month month day-of-week), or six with seconds first; lists, ranges, steps, month and weekday names, @hourly, @daily, @weekly, @monthly, @yearly. When both day fields are restricted, either matching is enough (Vixie cron).',
+  example: '0 9 * * MON-FRI',
+});
+const timeZone = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .meta({ description: 'An IANA time zone; the cron is read on its wall clock', example: 'Europe/Berlin' });
+
+export const createScheduleBody = z
+  .strictObject({
+    title,
+    description: description.default(''),
+    cron,
+    time_zone: timeZone.default('UTC'),
+    paused: z.boolean().default(false).meta({ description: 'Created paused: no occurrence until resumed' }),
+  })
+  .meta({ id: 'CreateScheduleRequest' });
+
+export const updateScheduleBody = z
+  .strictObject({
+    title: title.optional(),
+    description: description.optional(),
+    cron: cron.optional(),
+    time_zone: timeZone.optional(),
+    paused: z
+      .boolean()
+      .optional()
+      .meta({ description: 'true deletes the pending occurrence; false writes the next future one' }),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'give at least one of title, description, cron, time_zone, paused')
+  .meta({ id: 'UpdateScheduleRequest' });
+
+export const listSchedulesQuery = z.strictObject({
+  user_id: positiveId.optional().meta({ description: "Admins: one user's schedules (others: their own id only)" }),
+  limit: pageLimit,
+  cursor: nextPageCursor,
+});
+
+export const upcomingQuery = z.strictObject({
+  count: z.coerce.number().int().min(1).max(50).default(10).meta({ description: 'How many times, 1 to 50' }),
+  from: z
+    .string()
+    .toUpperCase()
+    .datetime({ offset: true, message: 'must be an RFC 3339 date-time with a time zone offset (Z or +hh:mm)' })
+    .optional()
+    .meta({ description: 'The times after this one (default: now)', example: '2027-03-14T00:00:00Z' }),
+});

@@ -5,7 +5,7 @@ import { type Boss, COMPLETE_TASK } from '../db/queues.ts';
 import { type DeliverySettings, startDeliveries, USER_AGENT } from '../delivery/deliveries.ts';
 import { destinationSettings } from '../delivery/send.ts';
 import { purgeExpired } from '../domain/retention.ts';
-import { type Completed, completeTasks, rescheduleOrphanedTasks } from '../domain/tasks/completion.ts';
+import { type Completed, completeTasks, repairSchedules, rescheduleOrphanedTasks } from '../domain/tasks/completion.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Timing } from '../timing.ts';
@@ -97,7 +97,7 @@ export async function startWorker(
       const endBatch = metrics.workerBatchDuration.startTimer();
       let completed: Completed[];
       try {
-        completed = await completeTasks(boss, jobIds);
+        completed = await completeTasks({ boss, parkBeyondSeconds: settings.timing.parkBeyondSeconds }, jobIds);
       } catch (error) {
         metrics.workerBatchFailures.inc();
         log.error({ err: error, jobs: jobIds }, 'task completion failed; pg-boss will retry');
@@ -137,8 +137,12 @@ export async function startWorker(
       for (const task of rescheduled) {
         log.warn(task, 'rescheduled a pending task whose job was missing or had failed');
       }
+      const repaired = await repairSchedules({ boss, parkBeyondSeconds: settings.timing.parkBeyondSeconds });
+      for (const occurrence of repaired) {
+        log.warn(occurrence, 'wrote the next occurrence of a schedule that had lost its pending one');
+      }
       // Those jobs announce themselves with no task event: the timer looks for them.
-      if (rescheduled.length > 0) await wake?.rearm();
+      if (rescheduled.length > 0 || repaired.length > 0) await wake?.rearm();
     } catch (error) {
       log.error({ err: error }, 'reconciliation failed; it runs again at the next interval');
     }

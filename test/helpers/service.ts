@@ -55,6 +55,10 @@ export async function startService(
     log?: Logger;
     /** The service's own intervals and horizons (TEST_TIMING). */
     timing?: Timing;
+    /** SCHEDULE_MIN_INTERVAL_SECONDS (60). */
+    minScheduleIntervalSeconds?: number;
+    /** RECONCILE_INTERVAL_SECONDS (an hour here: the tests that need it say so). */
+    reconcileIntervalSeconds?: number;
   } = {},
 ) {
   const webhookDestinations = options.webhooks ?? { allowPrivateNetworks: true, allowHttp: true };
@@ -72,7 +76,8 @@ export async function startService(
     DATABASE_POOL_SIZE: '5',
     WORKER_POOL_SIZE: '5',
     WORKER_POLL_INTERVAL_SECONDS: String(options.pollIntervalSeconds ?? 2),
-    RECONCILE_INTERVAL_SECONDS: '3600',
+    RECONCILE_INTERVAL_SECONDS: String(options.reconcileIntervalSeconds ?? 3600),
+    SCHEDULE_MIN_INTERVAL_SECONDS: String(options.minScheduleIntervalSeconds ?? 60),
     RATE_LIMIT_AUTH_PER_MINUTE: String(options.authPerMinute ?? 100_000),
     RATE_LIMIT_LOGIN_FAILURES: String(options.loginFailures ?? 100_000),
     TRUST_PROXY: String(options.trustProxyHops ?? 0),

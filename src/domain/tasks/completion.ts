@@ -2,21 +2,30 @@ import { randomUUID } from 'node:crypto';
 import { inTransaction } from '../../db/bossTransaction.ts';
 import { onBossDb } from '../../db/connection.ts';
 import type { Boss } from '../../db/queues.ts';
+import { advanceSchedule, type OccurrenceDeps } from '../schedules/occurrences.ts';
+import { findSchedulesWithoutOccurrence, lockSchedulesOfJobs } from '../schedules/queries.ts';
 import { sendCompletionJob } from './completionJob.ts';
 import { completeTasksOfJobs, findOrphanedTasks, replaceLostJob } from './queries.ts';
 
 export type Completed = { id: number; latenessSeconds: number };
 
 /**
- * Completes the pending tasks of these jobs in ONE statement (so one transaction of its own) on pg-boss's
- * pool, and resolves with the tasks it completed (id, and how late after `due_at`) once it has committed.
- * pg-boss completes the jobs when the handler returns. A worker that dies in between leaves the jobs
- * active; they are retried after the heartbeat, and the retry completes nothing twice: a job whose task is
- * gone or already completed changes nothing.
+ * Completes the pending tasks of these jobs, and writes the next occurrence of each schedule among them,
+ * in ONE transaction on pg-boss's pool; resolves with the tasks it completed (id, and how late after
+ * `due_at`) once it has committed. The schedules are locked first, in id order (the lock order of every
+ * change to a schedule and its occurrences). pg-boss completes the jobs when the handler returns. A worker
+ * that dies in between leaves the jobs active; they are retried after the heartbeat, and the retry completes
+ * nothing twice: a job whose task is gone or already completed changes nothing.
  */
-export async function completeTasks(boss: Boss, jobIds: string[]): Promise<Completed[]> {
-  const rows = await completeTasksOfJobs(onBossDb(boss.getDb()), jobIds);
-  return rows.map(({ id, lateness_seconds }) => ({ id, latenessSeconds: lateness_seconds }));
+export function completeTasks(deps: OccurrenceDeps, jobIds: string[]): Promise<Completed[]> {
+  return inTransaction(deps.boss, async (db) => {
+    const tx = { sql: onBossDb(db), jobs: db };
+    await lockSchedulesOfJobs(tx.sql, jobIds);
+    const rows = await completeTasksOfJobs(tx.sql, jobIds);
+    const now = Date.now();
+    for (const row of rows) if (row.schedule_id !== null) await advanceSchedule(deps, tx, row.schedule_id, now);
+    return rows.map(({ id, lateness_seconds }) => ({ id, latenessSeconds: lateness_seconds }));
+  });
 }
 
 export type Rescheduled = { taskId: number; lostJobId: string | null; jobId: string; startAfter: Date };
@@ -45,4 +54,21 @@ export async function rescheduleOrphanedTasks(
     if (rescheduled) done.push({ taskId: orphan.id, lostJobId: orphan.job_id, jobId, startAfter });
   }
   return done;
+}
+
+/**
+ * Self-healing of schedules: an active schedule that lost its pending occurrence (an operator's delete in
+ * SQL) gets its next one, each in a transaction of its own. Resolves with the occurrences written.
+ */
+export async function repairSchedules(
+  deps: OccurrenceDeps,
+  limit = 100,
+): Promise<{ scheduleId: number; taskId: number }[]> {
+  const lost = await findSchedulesWithoutOccurrence(onBossDb(deps.boss.getDb()), limit);
+  const repaired: { scheduleId: number; taskId: number }[] = [];
+  for (const { id } of lost) {
+    const task = await inTransaction(deps.boss, (db) => advanceSchedule(deps, { sql: onBossDb(db), jobs: db }, id, Date.now(), true));
+    if (task) repaired.push({ scheduleId: id, taskId: task.id });
+  }
+  return repaired;
 }

@@ -7,7 +7,7 @@ import type { Actor } from '../users/user.ts';
 import type { ListCursor, TaskSort } from './listCursor.ts';
 import { type Due, type TaskStatus, taskRow } from './task.ts';
 
-const columns = sql.fragment`id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id`;
+const columns = sql.fragment`id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id, schedule_id`;
 
 /** Admins reach every task; anyone else only their own. */
 const visibleTo = (actor: Actor): FragmentSqlToken =>
@@ -23,12 +23,13 @@ const dueAtSql = (due: Due): FragmentSqlToken =>
     : sql.fragment`now() + make_interval(secs => ${due.delaySeconds})`;
 
 export function insertTask(
-  db: CommonQueryMethods,
-  task: { userId: number; title: string; description: string; jobId: string; due: Due },
+  db: Connection,
+  task: { userId: number; title: string; description: string; jobId: string; due: Due; scheduleId?: number },
 ) {
   return db.one(sql.type(taskRow)`
-    insert into tasks (user_id, title, description, job_id, due_at)
-    values (${task.userId}, ${task.title}, ${task.description}, ${task.jobId}, ${dueAtSql(task.due)})
+    insert into tasks (user_id, title, description, job_id, due_at, schedule_id)
+    values (${task.userId}, ${task.title}, ${task.description}, ${task.jobId}, ${dueAtSql(task.due)},
+            ${task.scheduleId ?? null})
     returning ${columns}`);
 }
 
@@ -42,8 +43,19 @@ export function findTask(db: CommonQueryMethods, actor: Actor, id: number, optio
     ${options.forUpdate ? sql.fragment`for update` : sql.fragment``}`);
 }
 
+const scheduleIdRow = z.object({ schedule_id: idColumn.nullable() });
+
+/** The schedule a task is an occurrence of (null for a one-off, or a task not there or not the actor's). */
+export async function findScheduleIdOfTask(db: Connection, actor: Actor, id: number): Promise<number | null> {
+  return (
+    (await db.maybeOne(sql.type(scheduleIdRow)`select schedule_id from tasks where id = ${id} and ${visibleTo(actor)}`))
+      ?.schedule_id ?? null
+  );
+}
+
 export type ListFilter = {
   userId?: number;
+  scheduleId?: number;
   status?: TaskStatus;
   sort: TaskSort;
   after?: ListCursor;
@@ -58,6 +70,7 @@ export function listTasks(db: CommonQueryMethods, actor: Actor, filter: ListFilt
   const conditions = [visibleTo(actor)];
   if (filter.userId !== undefined) conditions.push(sql.fragment`user_id = ${filter.userId}`);
   if (filter.status !== undefined) conditions.push(sql.fragment`status = ${filter.status}`);
+  if (filter.scheduleId !== undefined) conditions.push(sql.fragment`schedule_id = ${filter.scheduleId}`);
   const due = filter.sort === 'due';
   const { after } = filter;
   if (after) {
@@ -106,11 +119,13 @@ export function markTaskCompleted(db: CommonQueryMethods, id: number) {
 
 const deletedRow = z.object({ id: z.bigint() });
 
+export const deleteTaskRowToken = (id: number) => sql.type(deletedRow)`delete from tasks where id = ${id} returning id`;
+
 export function deleteTaskRow(db: CommonQueryMethods, id: number) {
-  return db.query(sql.type(deletedRow)`delete from tasks where id = ${id} returning id`);
+  return db.query(deleteTaskRowToken(id));
 }
 
-const completedRow = z.object({ id: idColumn, lateness_seconds: z.number() });
+const completedRow = z.object({ id: idColumn, lateness_seconds: z.number(), schedule_id: idColumn.nullable() });
 
 /**
  * Completes the pending tasks these jobs belong to. Matching on `job_id` (not on the job's data) means
@@ -120,7 +135,7 @@ export function completeTasksOfJobs(db: Connection, jobIds: readonly string[]) {
   return db.any(sql.type(completedRow)`
     update tasks set status = 'completed', completed_at = now(), updated_at = now()
     where job_id = any(${sql.array(jobIds, 'uuid')}) and status = 'pending'
-    returning id, extract(epoch from completed_at - due_at)::float8 as lateness_seconds`);
+    returning id, extract(epoch from completed_at - due_at)::float8 as lateness_seconds, schedule_id`);
 }
 
 const orphanRow = z.object({ id: idColumn, job_id: z.string().nullable(), due_at: timestampColumn });

@@ -20,6 +20,10 @@ export const taskRow = z
       .string()
       .nullable()
       .meta({ description: "Its pg-boss job: `select * from pgboss.job where id = '<job_id>'`" }),
+    schedule_id: idColumn.nullable().meta({
+      description:
+        'The schedule this task is an occurrence of (null for a one-off task, or once the schedule is deleted)',
+    }),
   })
   .meta({ id: 'Task' });
 export type Task = z.output<typeof taskRow>;

@@ -1,15 +1,22 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type DatabasePool, ForeignKeyIntegrityConstraintViolationError } from 'slonik';
+import {
+  type DatabasePool,
+  type DatabaseTransactionConnection,
+  ForeignKeyIntegrityConstraintViolationError,
+} from 'slonik';
 import { bossDb } from '../../db/bossDb.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import { keysetPage } from '../keysetPage.ts';
+import { advanceSchedule } from '../schedules/occurrences.ts';
+import { lockSchedule } from '../schedules/queries.ts';
 import type { Actor } from '../users/user.ts';
 import { sendCompletionJob } from './completionJob.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from './idempotency.ts';
 import { formatListCursor, type ListCursor, type TaskSort } from './listCursor.ts';
 import {
   deleteTaskRow,
+  findScheduleIdOfTask,
   findTask,
   insertTask,
   listTasks,
@@ -61,7 +68,12 @@ export async function createTask(
       const task = await insertTask(tx, { userId: actor.id, title, description, jobId, due });
       await sendCompletionJob(deps, bossDb(tx), { taskId: task.id, jobId, dueAt: new Date(task.due_at) });
       if (idempotencyKey !== undefined) {
-        const claimed = await claimIdempotencyKey(tx, { userId: actor.id, key: idempotencyKey, fingerprint, task });
+        const claimed = await claimIdempotencyKey(tx, {
+          userId: actor.id,
+          key: idempotencyKey,
+          fingerprint,
+          response: task,
+        });
         if (!claimed) throw new KeyTaken();
       }
       return task;
@@ -104,6 +116,7 @@ export async function listTaskPage(
     sort: TaskSort;
     userId?: number | undefined;
     status?: TaskStatus | undefined;
+    scheduleId?: number | undefined;
     cursor?: ListCursor | undefined;
   },
 ): Promise<{ tasks: Task[]; nextCursor: string | null }> {
@@ -113,6 +126,7 @@ export async function listTaskPage(
     sort: query.sort,
     ...(query.userId !== undefined && { userId: query.userId }),
     ...(query.status !== undefined && { status: query.status }),
+    ...(query.scheduleId !== undefined && { scheduleId: query.scheduleId }),
     ...(query.cursor !== undefined && { after: query.cursor }),
   });
   const { page, nextCursor } = keysetPage(rows, query.limit, (last) => formatListCursor(query.sort, last));
@@ -149,7 +163,7 @@ export function updateTask(
   },
 ): Promise<Task> {
   return deps.db.transaction(async (tx) => {
-    let task = await findTask(tx, actor, id, { forUpdate: true });
+    let task = await lockTask(tx, actor, id);
     if (!task) throw notFound('task');
     if (change.due) {
       if (task.status !== 'pending') throw conflict('the task is completed: it cannot be rescheduled');
@@ -161,6 +175,8 @@ export function updateTask(
     if (change.status === 'completed' && task.status === 'pending') {
       if (task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
       task = (await markTaskCompleted(tx, id)) ?? task;
+      // An occurrence completed by hand: its schedule's next one, in this transaction.
+      if (task.schedule_id !== null) await advanceSchedule(deps, { sql: tx, jobs: bossDb(tx) }, task.schedule_id);
     }
     if (change.title !== undefined || change.description !== undefined) {
       task = await updateTaskText(tx, id, change);
@@ -170,14 +186,28 @@ export function updateTask(
 }
 
 /**
+ * Locks the task's row until the transaction ends; an occurrence's schedule first (the lock order of every
+ * change to a schedule and its occurrences, the worker's included: no deadlock between them).
+ */
+async function lockTask(tx: DatabaseTransactionConnection, actor: Actor, id: number): Promise<Task | null> {
+  const scheduleId = await findScheduleIdOfTask(tx, actor, id);
+  if (scheduleId !== null) await lockSchedule(tx, scheduleId);
+  return findTask(tx, actor, id, { forUpdate: true });
+}
+
+/**
  * Deletes the task and its job in one transaction; a deleted task is never completed afterwards.
  * @throws AppError 404 when the task does not exist or is not the actor's.
  */
 export function deleteTask(deps: TaskDeps, actor: Actor, id: number): Promise<void> {
   return deps.db.transaction(async (tx) => {
-    const task = await findTask(tx, actor, id, { forUpdate: true });
+    const task = await lockTask(tx, actor, id);
     if (!task) throw notFound('task');
     if (task.job_id) await deps.boss.deleteJob(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
     await deleteTaskRow(tx, id);
+    // A pending occurrence deleted: its schedule's next one, in this transaction.
+    if (task.schedule_id !== null && task.status === 'pending') {
+      await advanceSchedule(deps, { sql: tx, jobs: bossDb(tx) }, task.schedule_id);
+    }
   });
 }

@@ -1,6 +1,5 @@
 import http from 'node:http';
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import { parseListCursor } from '../../domain/tasks/listCursor.ts';
 import {
   assertMaySeeTasksOf,
@@ -16,24 +15,7 @@ import type { AppDeps } from '../deps.ts';
 import { createTaskBody, dueOf, listTasksQuery, taskEventsQuery, updateTaskBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
 import { createWatchLimits, MAX_WAIT_SECONDS, preferredWait, streamEvents, waitForChange } from '../watch.ts';
-import { nextLink, pathId } from './urls.ts';
-
-/**
- * The `Idempotency-Key` header (IETF httpapi draft): a string of 1 to 255 visible ASCII characters, quoted
- * as a structured-field string or bare. Undefined when absent.
- * @throws AppError 400 for a malformed key.
- */
-function idempotencyKey(ctx: Context): string | undefined {
-  const header = ctx.get('Idempotency-Key');
-  if (header === '') return undefined;
-  const key = /^"(.*)"$/.exec(header)?.[1] ?? header;
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
-    throw new AppError(400, 'validation_failed', 'the request has invalid fields', [
-      { field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' },
-    ]);
-  }
-  return key;
-}
+import { idempotencyKeyOf, nextLink, pathId } from './urls.ts';
 
 export function taskRoutes(
   deps: Pick<AppDeps, 'db' | 'tasks' | 'metrics' | 'events' | 'watchLimits' | 'log'> & { auth: Auth },
@@ -49,7 +31,7 @@ export function taskRoutes(
   router.post('/', write, async (ctx) => {
     const { title, description, ...when } = validate(createTaskBody, ctx.request.body ?? {});
     const input = { title, description, due: dueOf(when) };
-    const { task, replayed } = await createTask(tasks, actorOf(ctx), input, idempotencyKey(ctx));
+    const { task, replayed } = await createTask(tasks, actorOf(ctx), input, idempotencyKeyOf(ctx));
     if (!replayed) metrics.tasksCreated.inc();
     ctx.status = 201;
     ctx.set('Location', `/tasks/${task.id}`);
@@ -63,6 +45,7 @@ export function taskRoutes(
       sort: query.sort,
       userId: query.user_id,
       status: query.status,
+      scheduleId: query.schedule_id,
       cursor: query.cursor === undefined ? undefined : (parseListCursor(query.sort, query.cursor) ?? undefined),
     });
     if (nextCursor !== null) ctx.set('Link', nextLink('/tasks', { ...query, cursor: nextCursor }));

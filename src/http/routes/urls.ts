@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { notFound } from '../../errors.ts';
+import { AppError, notFound } from '../../errors.ts';
 
 /**
  * The `:id` of a path as a number. One that is not a positive integer names nothing: a 404, like an
@@ -21,4 +21,21 @@ export function nextLink(path: string, query: Record<string, string | number | u
     if (value !== undefined) next.set(key, String(value));
   }
   return `<${path}?${next}>; rel="next"`;
+}
+
+/**
+ * The `Idempotency-Key` header (IETF httpapi draft): a string of 1 to 255 visible ASCII characters, quoted
+ * as a structured-field string or bare. Undefined when absent.
+ * @throws AppError 400 for a malformed key.
+ */
+export function idempotencyKeyOf(ctx: Context): string | undefined {
+  const header = ctx.get('Idempotency-Key');
+  if (header === '') return undefined;
+  const key = /^"(.*)"$/.exec(header)?.[1] ?? header;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new AppError(400, 'validation_failed', 'the request has invalid fields', [
+      { field: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' },
+    ]);
+  }
+  return key;
 }

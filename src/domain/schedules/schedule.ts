@@ -20,15 +20,8 @@ export const scheduleRow = z
   .meta({ id: 'Schedule' });
 export type Schedule = z.output<typeof scheduleRow>;
 
-/** A schedule's row as the occurrences need it, locked. */
-export const scheduleStateRow = z.object({
-  id: idColumn,
-  user_id: idColumn,
-  title: z.string(),
-  description: z.string(),
-  cron: z.string(),
-  time_zone: z.string(),
-  paused: z.boolean(),
-  fires_at: timestampColumn.nullable(),
-});
+/** A schedule's row as the occurrences need it (locked): `fires_at`, the cron time of its pending one. */
+export const scheduleStateRow = scheduleRow
+  .pick({ id: true, user_id: true, title: true, description: true, cron: true, time_zone: true, paused: true })
+  .extend({ fires_at: timestampColumn.nullable() });
 export type ScheduleState = z.output<typeof scheduleStateRow>;

@@ -19,7 +19,7 @@ async function pool(t: { teardown(fn: () => Promise<void>): void }): Promise<Dat
 }
 
 // Rows as the pool's type parsers give them (ids as BigInt, timestamps as ISO text), before any row type.
-const taskColumns = sql.fragment`id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id`;
+const taskColumns = sql.fragment`id, user_id, title, description, status, due_at, completed_at, created_at, updated_at, job_id, schedule_id`;
 
 test('a flat row type is read as zod reads it: same values, same keys in the same order, other columns dropped', async (t) => {
   const db = await pool(t);
@@ -63,6 +63,7 @@ test('a row the reader refuses is refused by zod too, with what is wrong', async
     created_at: '2026-12-02T00:00:00.000Z',
     updated_at: '2026-12-02T00:00:00.000Z',
     job_id: null,
+    schedule_id: null,
   };
   t.truthy(reader(good));
   const bad: Record<string, unknown>[] = [
@@ -85,7 +86,7 @@ test('a row the reader refuses is refused by zod too, with what is wrong', async
     db.one(sql.type(taskRow)`select ${taskColumns} from (select
       1::bigint as id, 1::bigint as user_id, 't' as title, '' as description, 'done' as status,
       now() as due_at, null::timestamptz as completed_at, now() as created_at, now() as updated_at,
-      null::uuid as job_id) r`),
+      null::uuid as job_id, null::bigint as schedule_id) r`),
   );
   t.true(error instanceof SchemaValidationError);
   t.regex(JSON.stringify((error as SchemaValidationError).issues), /status/);

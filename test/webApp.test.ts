@@ -163,6 +163,37 @@ async function createTask(page: Page, title: string, seconds: number) {
     const revoked = await fetch(`${service.baseUrl}/tasks`, { headers: { authorization: `Bearer ${apiKey}` } });
     t.is(revoked.status, 401);
 
+    // Schedules: the next five times shown before saving; create, pause, resume, edit; its occurrences in
+    // the task list; delete.
+    await page.getByRole('button', { name: 'Schedules', exact: true }).click();
+    const newSchedule = page.getByRole('form', { name: 'New schedule' });
+    await newSchedule.getByLabel('Title').fill('Stand-up');
+    await newSchedule.getByLabel('Cron').fill('0 9 * * MON-FRI');
+    const preview = newSchedule.getByRole('region', { name: 'Next five times' });
+    await preview.waitFor();
+    t.is(await preview.getByRole('listitem').count(), 5);
+    t.deepEqual(await axeViolations(page), [], 'schedules screen');
+    await newSchedule.getByRole('button', { name: 'Create schedule' }).click();
+    await page.getByRole('heading', { name: 'Stand-up' }).waitFor();
+    await page.getByRole('button', { name: 'Pause Stand-up' }).click();
+    await page.getByText('paused', { exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Resume Stand-up' }).click();
+    await page.getByRole('button', { name: 'Pause Stand-up' }).waitFor();
+    await page.getByRole('button', { name: 'Edit Stand-up' }).click();
+    const edit = page.getByRole('form', { name: 'Edit Stand-up' });
+    await edit.getByLabel('Cron').fill('30 8 * * *');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('30 8 * * *', { exact: true }).waitFor();
+    await screenshots(page, 'schedules');
+    await page.getByRole('button', { name: 'Occurrences of Stand-up' }).click();
+    await page.getByRole('heading', { name: 'Occurrences of Stand-up' }).waitFor();
+    const occurrences = page.getByRole('list', { name: 'Tasks' }).getByRole('listitem');
+    await occurrences.first().waitFor();
+    t.is(await occurrences.count(), 1, 'its one pending occurrence');
+    await page.getByRole('button', { name: 'Schedules', exact: true }).click();
+    await page.getByRole('button', { name: 'Delete Stand-up' }).click();
+    await page.getByText('No schedules yet.').waitFor();
+
     // Administration: the queue and the users.
     await page.getByRole('button', { name: 'Administration' }).click();
     await page.getByText('Pending tasks').waitFor();

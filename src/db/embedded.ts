@@ -15,7 +15,12 @@ export type EmbeddedPostgres = {
   stop(): Promise<void>;
 };
 
-type Options = { dataDir: string; port: number; log: Logger };
+type Options = {
+  dataDir: string;
+  port: number;
+  log: Logger /** Postgres's own default (100) when unset. */;
+  maxConnections?: number;
+};
 
 const USER = 'postgres';
 // Only ever reachable on 127.0.0.1; the password keeps the cluster's auth method honest, not secret.
@@ -26,7 +31,12 @@ const PASSWORD = 'postgres';
  * data in `<dataDir>/postgres`. Recovers from a stale postmaster left by a `kill -9` of a previous run.
  * @throws Error with a readable reason when the port is taken or Postgres refuses to start.
  */
-export async function startEmbeddedPostgres({ dataDir, port, log }: Options): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres({
+  dataDir,
+  port,
+  log,
+  maxConnections,
+}: Options): Promise<EmbeddedPostgres> {
   const EmbeddedPostgresClass = await importWithoutExitHooks();
   const databaseDir = path.join(dataDir, 'postgres');
   const asRoot = process.getuid?.() === 0;
@@ -50,7 +60,13 @@ export async function startEmbeddedPostgres({ dataDir, port, log }: Options): Pr
     createPostgresUser: asRoot,
     initdbFlags: ['--encoding=UTF8'],
     // No Unix socket: the system's own Postgres may own the default socket folder.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...(maxConnections ? ['-c', `max_connections=${maxConnections}`] : []),
+    ],
     onLog: remember,
     onError: remember,
   });

@@ -331,3 +331,8 @@ export const upcomingQuery = z.strictObject({
     .optional()
     .meta({ description: 'The times after this one (default: now)', example: '2027-03-14T00:00:00Z' }),
 });
+
+export const previewQuery = upcomingQuery.extend({
+  cron,
+  time_zone: timeZone.default('UTC'),
+});

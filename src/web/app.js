@@ -3,6 +3,7 @@ import { render } from '/app/vendor/preact.js';
 import { Admin } from './admin.js';
 import { api, session, whenUnauthorized } from './api.js';
 import { ApiKeys } from './apiKeys.js';
+import { Schedules } from './schedules.js';
 import { Tasks } from './tasks.js';
 import { Alert, Field, html } from './ui.js';
 import { Webhooks } from './webhooks.js';
@@ -52,11 +53,18 @@ function SignIn({ onSignedIn }) {
   </main>`;
 }
 
-const VIEWS = { tasks: 'Tasks', webhooks: 'Webhooks', keys: 'API keys', admin: 'Administration' };
+const VIEWS = {
+  tasks: 'Tasks',
+  schedules: 'Schedules',
+  webhooks: 'Webhooks',
+  keys: 'API keys',
+  admin: 'Administration',
+};
 
 function App() {
   const [me, setMe] = useState(null);
   const [view, setView] = useState('tasks');
+  const [occurrencesOf, setOccurrencesOf] = useState(null); // a schedule whose tasks the list shows
   const [signedIn, setSignedIn] = useState(Boolean(session.token));
   useEffect(() => {
     whenUnauthorized(() => {
@@ -87,7 +95,10 @@ function App() {
         html`<nav aria-label="Main"><ul>
           ${views.map(
             ([key, label]) =>
-              html`<li><button aria-current=${view === key ? 'page' : undefined} onClick=${() => setView(key)}>${label}</button></li>`,
+              html`<li><button aria-current=${view === key ? 'page' : undefined} onClick=${() => {
+                setOccurrencesOf(null);
+                setView(key);
+              }}>${label}</button></li>`,
           )}
           <li><button onClick=${signOut}>Sign out</button></li>
         </ul></nav>
@@ -100,7 +111,14 @@ function App() {
         : !me
           ? html`<main><p>Loading…</p></main>`
           : html`<main>
-            ${view === 'tasks' && html`<${Tasks} me=${me} />`}
+            ${view === 'tasks' && html`<${Tasks} me=${me} schedule=${occurrencesOf} onAllTasks=${() => setOccurrencesOf(null)} />`}
+            ${
+              view === 'schedules' &&
+              html`<${Schedules} onShowOccurrences=${(schedule) => {
+                setOccurrencesOf(schedule);
+                setView('tasks');
+              }} />`
+            }
             ${view === 'webhooks' && html`<${Webhooks} />`}
             ${view === 'keys' && html`<${ApiKeys} />`}
             ${view === 'admin' && me.role === 'admin' && html`<${Admin} />`}

@@ -129,8 +129,11 @@ function TaskItem({ task, now, onChanged, onGone }) {
   </li>`;
 }
 
-/** The caller's tasks (an admin's: everyone's, or one user's), live from the event stream. */
-export function Tasks({ me }) {
+/**
+ * The caller's tasks (an admin's: everyone's, or one user's), or one schedule's occurrences, live from the
+ * event stream.
+ */
+export function Tasks({ me, schedule, onAllTasks }) {
   const [sort, setSort] = useState('created');
   const [userFilter, setUserFilter] = useState('');
   const [tasks, setTasks] = useState([]);
@@ -143,9 +146,11 @@ export function Tasks({ me }) {
   const query = () => {
     const search = new URLSearchParams({ sort, limit: '20' });
     if (me.role === 'admin' && userFilter) search.set('user_id', userFilter);
+    if (schedule) search.set('schedule_id', String(schedule.id));
     return search;
   };
   const upsert = (task) =>
+    (!schedule || task.schedule_id === schedule.id) &&
     setTasks((list) => [...list.filter((item) => item.id !== task.id), task].sort(byOrder(order.current)));
   const remove = (id) => setTasks((list) => list.filter((item) => item.id !== id));
 
@@ -171,7 +176,7 @@ export function Tasks({ me }) {
       },
       () => api('GET', '/me').catch(() => {}), // a revoked token: the next request signs the page out
     );
-  }, [sort, userFilter]);
+  }, [sort, userFilter, schedule]);
 
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 200);
@@ -186,7 +191,8 @@ export function Tasks({ me }) {
 
   return html`<${CreateTask} onCreated=${upsert} />
     <section aria-labelledby="task-list">
-      <h2 id="task-list">${me.role === 'admin' ? 'Tasks (everyone’s)' : 'Your tasks'}</h2>
+      <h2 id="task-list">${schedule ? `Occurrences of ${schedule.title}` : me.role === 'admin' ? 'Tasks (everyone’s)' : 'Your tasks'}</h2>
+      ${schedule && html`<p><button onClick=${onAllTasks}>Show all tasks</button></p>`}
       <div class="row">
         <label for="sort">Order</label>
         <select id="sort" value=${sort} onChange=${(event) => setSort(event.target.value)}>

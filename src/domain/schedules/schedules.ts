@@ -221,11 +221,26 @@ export async function upcomingTimes(
   query: { count: number; from: number },
 ): Promise<{ due_at: string; local: string }[]> {
   const schedule = await shown(deps.db, actor, id);
-  const cron = parseCron(schedule.cron);
+  return timesOf(schedule.cron, schedule.time_zone, query);
+}
+
+/**
+ * The times a schedule of this cron and zone would fire, before it is saved (the web page shows them).
+ * @throws AppError 400 naming the field, as creating it would.
+ */
+export function previewTimes(
+  deps: ScheduleDeps,
+  query: { cron: string; timeZone: string; count: number; from: number },
+): { due_at: string; local: string }[] {
+  return timesOf(query.cron, checkTiming(deps, query.cron, query.timeZone), query);
+}
+
+function timesOf(cronText: string, zone: string, query: { count: number; from: number }) {
+  const cron = parseCron(cronText);
   const times: { due_at: string; local: string }[] = [];
-  for (let at = nextFireAfter(cron, schedule.time_zone, query.from); at !== null && times.length < query.count; ) {
-    times.push({ due_at: new Date(at).toISOString(), local: localIso(at, schedule.time_zone) });
-    at = nextFireAfter(cron, schedule.time_zone, at);
+  for (let at = nextFireAfter(cron, zone, query.from); at !== null && times.length < query.count; ) {
+    times.push({ due_at: new Date(at).toISOString(), local: localIso(at, zone) });
+    at = nextFireAfter(cron, zone, at);
   }
   return times;
 }

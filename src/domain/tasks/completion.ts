@@ -67,7 +67,9 @@ export async function repairSchedules(
   const lost = await findSchedulesWithoutOccurrence(onBossDb(deps.boss.getDb()), limit);
   const repaired: { scheduleId: number; taskId: number }[] = [];
   for (const { id } of lost) {
-    const task = await inTransaction(deps.boss, (db) => advanceSchedule(deps, { sql: onBossDb(db), jobs: db }, id, Date.now(), true));
+    const task = await inTransaction(deps.boss, (db) =>
+      advanceSchedule(deps, { sql: onBossDb(db), jobs: db }, id, Date.now(), true),
+    );
     if (task) repaired.push({ scheduleId: id, taskId: task.id });
   }
   return repaired;

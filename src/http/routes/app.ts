@@ -28,6 +28,7 @@ const FILES: Record<string, { file: string; type: string; rewrite?: (text: strin
   'webhooks.js': { file: path.join(webDir, 'webhooks.js'), type: JS },
   'admin.js': { file: path.join(webDir, 'admin.js'), type: JS },
   'apiKeys.js': { file: path.join(webDir, 'apiKeys.js'), type: JS },
+  'schedules.js': { file: path.join(webDir, 'schedules.js'), type: JS },
   'style.css': { file: path.join(webDir, 'style.css'), type: 'text/css; charset=utf-8' },
   'vendor/preact.js': { file: path.join(preactDir, 'dist/preact.module.js'), type: JS },
   'vendor/hooks.js': {

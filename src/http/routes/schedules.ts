@@ -5,12 +5,13 @@ import {
   deleteSchedule,
   getSchedule,
   listSchedulePage,
+  previewTimes,
   type ScheduleDeps,
   upcomingTimes,
   updateSchedule,
 } from '../../domain/schedules/schedules.ts';
 import { type Auth, actorOf } from '../auth.ts';
-import { createScheduleBody, listSchedulesQuery, upcomingQuery, updateScheduleBody } from '../schemas.ts';
+import { createScheduleBody, listSchedulesQuery, previewQuery, upcomingQuery, updateScheduleBody } from '../schemas.ts';
 import { validate } from '../validate.ts';
 import { idempotencyKeyOf, nextLink, pathId } from './urls.ts';
 
@@ -50,6 +51,17 @@ export function scheduleRoutes(deps: { schedules: ScheduleDeps; auth: Auth }): R
     });
     if (nextCursor !== null) ctx.set('Link', nextLink('/schedules', { ...query, cursor: nextCursor }));
     ctx.body = page;
+  });
+
+  // Before '/:id': the times a cron would fire, before a schedule is saved.
+  router.get('/preview', read, async (ctx) => {
+    const query = validate(previewQuery, ctx.query);
+    ctx.body = previewTimes(schedules, {
+      cron: query.cron,
+      timeZone: query.time_zone,
+      count: query.count,
+      from: query.from === undefined ? Date.now() : Date.parse(query.from),
+    });
   });
 
   router.get('/:id', read, async (ctx) => {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { projectDir } from '../src/config.ts';
 import { readReport, writeReport } from './report.ts';
 
-const parts = ['http', 'lateness', 'watch', 'drain', 'deliveries', 'jwt', 'keys'] as const;
+const parts = ['http', 'lateness', 'watch', 'drain', 'deliveries', 'jwt', 'keys', 'schedules'] as const;
 // `npm run bench -- drain` runs only the parts named; the summary takes the others from their last run.
 // `scale` (ten million tasks, about half an hour) runs only when named, and prints its own tables.
 const asked = process.argv.slice(2);
@@ -80,6 +80,17 @@ const ratioToPgbench = (operation: string, ceiling: 'full' | 'bare' = 'full') =>
   const pgbench = ceiling === 'full' ? row?.pgbenchPerSecond : row?.pgbenchWithoutUserReadPerSecond;
   return row && pgbench ? row.apiPerSecond / pgbench : Number.NaN;
 };
+type ScheduleLateness = {
+  occurrences: number;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+  early: number;
+};
+const schedules = await readReport<{
+  every: ScheduleLateness;
+  topOfMinute: (ScheduleLateness & { size: number; twice: number; lost: number; p99BoundMs: number | null })[];
+}>('schedules').catch(() => null);
 const fixed = (value: number, digits = 2) => value.toFixed(digits);
 type Line = { figure: string; value: string; goal: string; met: boolean | null };
 const row16 = (operation: string) =>
@@ -222,6 +233,32 @@ const lines: Line[] = [
     goal: 'within 5 %',
     met: Math.abs(row.rateRatio - 1) <= 0.05 && Math.abs(row.cpuRatio - 1) <= 0.05,
   })),
+  ...(schedules
+    ? [
+        {
+          figure: `schedules: 50 every 2 s for a minute (${schedules.every.occurrences} occurrences), lateness p99 / max ms (early)`,
+          value: `${fixed(schedules.every.p99 ?? Number.NaN, 0)} / ${fixed(schedules.every.max ?? Number.NaN, 0)} (${schedules.every.early})`,
+          goal: '≤ 50 / ≤ 250 (0)',
+          met:
+            (schedules.every.p99 ?? Number.POSITIVE_INFINITY) <= 50 &&
+            (schedules.every.max ?? Number.POSITIVE_INFINITY) <= 250 &&
+            schedules.every.early === 0,
+        },
+        ...schedules.topOfMinute.map((round) => {
+          const bound = round.size <= 100 ? 50 : (round.p99BoundMs ?? Number.NaN);
+          return {
+            figure: `schedules: ${round.size} firing at the top of the minute, lateness p99 ms (early, twice, lost)`,
+            value: `${fixed(round.p99 ?? Number.NaN, 0)} (${round.early}, ${round.twice}, ${round.lost})`,
+            goal: `≤ ${fixed(bound, 0)} (0, 0, 0)`,
+            met:
+              (round.p99 ?? Number.POSITIVE_INFINITY) <= bound &&
+              round.early === 0 &&
+              round.twice === 0 &&
+              round.lost === 0,
+          };
+        }),
+      ]
+    : []),
   {
     figure: 'JWT verifications/s, KeyObject / string secret',
     value: fixed(jwt.keyObjectPerSecond / jwt.stringSecretPerSecond),

@@ -55,6 +55,7 @@ test('the collection runs green as shipped: npm start, the shipped environment, 
   // The webhook folder says what it needs, and without a receiver it is skipped: nothing was sent to example.com.
   t.false(ran.has('1. Register a webhook endpoint (saves its id)'));
   t.true(ran.has('1. Make an API key (saves it: shown only here)'));
+  t.true(ran.has('8. Delete the schedule'));
   t.log(`${ran.size} requests ran, ${stats.assertions.total} assertions`);
 });
 
@@ -69,7 +70,7 @@ test('with a receiver, the webhook folder proves the delivery too', async (t) =>
   t.deepEqual(failures, []);
   t.true(receiver.received.length >= 1, 'the webhook was delivered');
   t.true(ran.has("3. The endpoint's deliveries: the event was attempted"));
-  t.is(ran.size, 31, 'every request of every folder ran');
+  t.is(ran.size, 39, 'every request of every folder ran');
   t.is(stats.requests.failed, 0);
   t.is(stats.assertions.failed, 0);
   t.log(`${stats.requests.total} requests (with the deliveries' re-asks), ${stats.assertions.total} assertions`);

@@ -13,12 +13,11 @@ import { bossTable, COMPLETE_TASK } from './queues.ts';
 
 const countRow = z.object({ count: z.number() });
 
-/** Parks the job just sent (in the sender's transaction) when it is due beyond the horizon. */
-export async function parkIfFar(db: Connection, jobId: string, startAfter: Date, beyondSeconds: number): Promise<void> {
-  if (startAfter.getTime() - Date.now() <= beyondSeconds * 1000) return;
+/** Parks these jobs just sent (in the sender's transaction), those due beyond the horizon. */
+export async function parkJobs(db: Connection, jobIds: readonly string[], beyondSeconds: number): Promise<void> {
   await db.any(sql.type(z.object({}))`
     update ${bossTable('job')} set blocked = true
-    where name = ${COMPLETE_TASK} and id = ${jobId} and state = 'created' and not blocked
+    where name = ${COMPLETE_TASK} and id = any(${sql.array(jobIds, 'uuid')}) and state = 'created' and not blocked
       and pending_dependencies = 0 and start_after > now() + make_interval(secs => ${beyondSeconds})`);
 }
 

@@ -70,10 +70,11 @@ export function lockSchedule(db: Connection, id: number, actor?: Actor) {
 
 /** The schedules of the tasks of these jobs, locked in id order (before the tasks, as everywhere). */
 export function lockSchedulesOfJobs(db: Connection, jobIds: readonly string[]) {
-  return db.any(sql.type(idRow)`
-    select id from schedules
-    where id in (select schedule_id from tasks where job_id = any(${sql.array(jobIds, 'uuid')}) and schedule_id is not null)
-    order by id for update`);
+  return db.any(sql.type(scheduleStateRow)`
+    select s.id, s.user_id, s.title, s.description, s.cron, s.time_zone, s.paused, s.fires_at from schedules s
+    where s.id in (
+      select schedule_id from tasks where job_id = any(${sql.array(jobIds, 'uuid')}) and schedule_id is not null)
+    order by s.id for update`);
 }
 
 /** The schedule's text, cron, zone and pause as changed; `firesAt` the cron time of its pending occurrence. */
@@ -99,13 +100,45 @@ export function updateScheduleRow(
     where id = ${id}`);
 }
 
-/** Where the schedule's next occurrence stands: its cron time, and how many times were skipped to it. */
-export function moveScheduleOn(db: Connection, id: number, firesAt: number | null, skipped: number) {
+/**
+ * Where each schedule's next occurrence stands: the cron time it stands for (null: none, the schedule is
+ * paused), and how many times were skipped to it. One statement for any number of schedules.
+ */
+export function moveSchedulesOn(
+  db: Connection,
+  moves: readonly { id: number; firesAt: number | null; skipped: number }[],
+) {
   return db.any(sql.type(z.object({}))`
-    update schedules
-    set fires_at = ${firesAt === null ? null : new Date(firesAt).toISOString()}::timestamptz,
-        paused = ${firesAt === null}, skipped = skipped + ${skipped}
-    where id = ${id}`);
+    update schedules s
+    set fires_at = v.fires_at, paused = v.fires_at is null, skipped = s.skipped + v.skipped
+    from unnest(
+      ${sql.array(
+        moves.map((move) => move.id),
+        'int8',
+      )},
+      ${sql.array(
+        moves.map((move) => (move.firesAt === null ? null : new Date(move.firesAt).toISOString())),
+        'timestamptz',
+      )},
+      ${sql.array(
+        moves.map((move) => move.skipped),
+        'int4',
+      )}) as v(id, fires_at, skipped)
+    where s.id = v.id`);
+}
+
+/** These schedules' rows, locked in id order (a schedule before its occurrence, everywhere). */
+export function lockSchedules(db: Connection, ids: readonly number[]) {
+  return db.any(sql.type(scheduleStateRow)`
+    select s.id, s.user_id, s.title, s.description, s.cron, s.time_zone, s.paused, s.fires_at
+    from schedules s where s.id = any(${sql.array(ids, 'int8')})
+    order by s.id for update`);
+}
+
+/** Which of these schedules have a pending occurrence. */
+export function schedulesWithOccurrence(db: Connection, ids: readonly number[]) {
+  return db.any(sql.type(z.object({ schedule_id: idColumn }))`
+    select schedule_id from tasks where schedule_id = any(${sql.array(ids, 'int8')}) and status = 'pending'`);
 }
 
 export function deleteScheduleRow(db: Connection, id: number) {

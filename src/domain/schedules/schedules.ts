@@ -7,7 +7,7 @@ import { keysetPage } from '../keysetPage.ts';
 import { claimIdempotencyKey, findIdempotentResponse } from '../tasks/idempotency.ts';
 import type { Actor } from '../users/user.ts';
 import { CronError, checkTimeZone, localIso, nextFireAfter, parseCron, shortestIntervalSeconds } from './cron.ts';
-import { dropPendingOccurrence, nextAfter, type Transaction, writeOccurrence } from './occurrences.ts';
+import { dropPendingOccurrence, nextAfter, type Transaction, writeOccurrences } from './occurrences.ts';
 import {
   countSchedulesOf,
   deleteScheduleRow,
@@ -120,7 +120,7 @@ async function resume(deps: ScheduleDeps, tx: Transaction, id: number): Promise<
   if (!state) throw notFound('schedule');
   const { at } = nextAfter({ ...state, fires_at: null }, Date.now());
   if (at === null) throw invalid('cron', 'never fires again');
-  await writeOccurrence(deps, tx, { ...state, paused: false }, at);
+  await writeOccurrences(deps, tx, [{ schedule: { ...state, paused: false }, at, skipped: 0 }]);
 }
 
 /**

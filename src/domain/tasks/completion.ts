@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inTransaction } from '../../db/bossTransaction.ts';
 import { onBossDb } from '../../db/connection.ts';
 import type { Boss } from '../../db/queues.ts';
-import { advanceSchedule, type OccurrenceDeps } from '../schedules/occurrences.ts';
+import { advanceLocked, advanceSchedules, type OccurrenceDeps } from '../schedules/occurrences.ts';
 import { findSchedulesWithoutOccurrence, lockSchedulesOfJobs } from '../schedules/queries.ts';
 import { sendCompletionJob } from './completionJob.ts';
 import { completeTasksOfJobs, findOrphanedTasks, replaceLostJob } from './queries.ts';
@@ -20,10 +20,15 @@ export type Completed = { id: number; latenessSeconds: number };
 export function completeTasks(deps: OccurrenceDeps, jobIds: string[]): Promise<Completed[]> {
   return inTransaction(deps.boss, async (db) => {
     const tx = { sql: onBossDb(db), jobs: db };
-    await lockSchedulesOfJobs(tx.sql, jobIds);
+    const schedules = await lockSchedulesOfJobs(tx.sql, jobIds);
     const rows = await completeTasksOfJobs(tx.sql, jobIds);
-    const now = Date.now();
-    for (const row of rows) if (row.schedule_id !== null) await advanceSchedule(deps, tx, row.schedule_id, now);
+    // The schedules whose pending occurrence this completed (so none is pending now) get their next.
+    const advancing = new Set(rows.map((row) => row.schedule_id));
+    await advanceLocked(
+      deps,
+      tx,
+      schedules.filter((schedule) => advancing.has(schedule.id)),
+    );
     return rows.map(({ id, lateness_seconds }) => ({ id, latenessSeconds: lateness_seconds }));
   });
 }
@@ -67,8 +72,8 @@ export async function repairSchedules(
   const lost = await findSchedulesWithoutOccurrence(onBossDb(deps.boss.getDb()), limit);
   const repaired: { scheduleId: number; taskId: number }[] = [];
   for (const { id } of lost) {
-    const task = await inTransaction(deps.boss, (db) =>
-      advanceSchedule(deps, { sql: onBossDb(db), jobs: db }, id, Date.now(), true),
+    const [task] = await inTransaction(deps.boss, (db) =>
+      advanceSchedules(deps, { sql: onBossDb(db), jobs: db }, [id], Date.now(), true),
     );
     if (task) repaired.push({ scheduleId: id, taskId: task.id });
   }

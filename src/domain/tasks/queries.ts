@@ -33,6 +33,47 @@ export function insertTask(
     returning ${columns}`);
 }
 
+/** Occurrences of schedules, each due at its cron time: one statement for any number of them. */
+export function insertOccurrences(
+  db: Connection,
+  rows: readonly {
+    userId: number;
+    title: string;
+    description: string;
+    jobId: string;
+    dueAt: number;
+    scheduleId: number;
+  }[],
+) {
+  const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
+  return db.any(sql.type(taskRow)`
+    insert into tasks (user_id, title, description, job_id, due_at, schedule_id)
+    select * from unnest(
+      ${sql.array(
+        column((row) => row.userId),
+        'int8',
+      )}, ${sql.array(
+        column((row) => row.title),
+        'text',
+      )},
+      ${sql.array(
+        column((row) => row.description),
+        'text',
+      )}, ${sql.array(
+        column((row) => row.jobId),
+        'uuid',
+      )},
+      ${sql.array(
+        column((row) => new Date(row.dueAt).toISOString()),
+        'timestamptz',
+      )},
+      ${sql.array(
+        column((row) => row.scheduleId),
+        'int8',
+      )})
+    returning ${columns}`);
+}
+
 /**
  * With `forUpdate`, the row stays locked until the transaction ends: every change to a task (PATCH,
  * DELETE, the worker's completion) then happens one at a time, each seeing the one before.

@@ -8,7 +8,7 @@ import { bossDb } from '../../db/bossDb.ts';
 import { type Boss, COMPLETE_TASK } from '../../db/queues.ts';
 import { AppError, conflict, forbidden, notFound, unauthorized } from '../../errors.ts';
 import { keysetPage } from '../keysetPage.ts';
-import { advanceSchedule } from '../schedules/occurrences.ts';
+import { advanceSchedules } from '../schedules/occurrences.ts';
 import { lockSchedule } from '../schedules/queries.ts';
 import type { Actor } from '../users/user.ts';
 import { sendCompletionJob } from './completionJob.ts';
@@ -176,7 +176,7 @@ export function updateTask(
       if (task.job_id) await deps.boss.cancel(COMPLETE_TASK, task.job_id, { db: bossDb(tx) });
       task = (await markTaskCompleted(tx, id)) ?? task;
       // An occurrence completed by hand: its schedule's next one, in this transaction.
-      if (task.schedule_id !== null) await advanceSchedule(deps, { sql: tx, jobs: bossDb(tx) }, task.schedule_id);
+      if (task.schedule_id !== null) await advanceSchedules(deps, { sql: tx, jobs: bossDb(tx) }, [task.schedule_id]);
     }
     if (change.title !== undefined || change.description !== undefined) {
       task = await updateTaskText(tx, id, change);
@@ -207,7 +207,7 @@ export function deleteTask(deps: TaskDeps, actor: Actor, id: number): Promise<vo
     await deleteTaskRow(tx, id);
     // A pending occurrence deleted: its schedule's next one, in this transaction.
     if (task.schedule_id !== null && task.status === 'pending') {
-      await advanceSchedule(deps, { sql: tx, jobs: bossDb(tx) }, task.schedule_id);
+      await advanceSchedules(deps, { sql: tx, jobs: bossDb(tx) }, [task.schedule_id]);
     }
   });
 }

@@ -51,7 +51,7 @@ const schema = z.object({
   TASK_COMPLETION_DELAY_SECONDS: int(1, 31_536_000).default(120),
   /** The safety net only: a timer wakes the worker when the next job comes due. */
   WORKER_POLL_INTERVAL_SECONDS: z.coerce.number().min(0.5).max(60).default(2),
-  WORKER_BATCH_SIZE: int(1, 1000).default(50),
+  WORKER_BATCH_SIZE: int(1, 1000).default(100),
   RATE_LIMIT_AUTH_PER_MINUTE: int(1, 100_000).default(20),
   RATE_LIMIT_LOGIN_FAILURES: int(1, 100_000).default(10),
   /** How many proxies in front of the service append to X-Forwarded-For: "false" (0), "true" (1) or a count. */

@@ -316,3 +316,32 @@ test('an Idempotency-Key: a retry gets the first schedule and creates nothing; a
   t.is((await send({ title: 'other', cron: '0 0 * * *' })).status, 422);
   t.is((await service.api.get('/schedules', token)).body.length, 1);
 });
+
+test("an admin lists everyone's schedules, or one user's; deleting a user deletes their schedules and their occurrences' jobs", async (t) => {
+  const admin = await signUp(service.api, 'admin'); // the first admin of this database: no token needed
+  const carol = await signUp(service.api);
+  const schedule: Schedule = (await create(carol.token, { title: "carol's", cron: '0 12 * * *' })).body;
+  const everyone = await service.api.get('/schedules?limit=100', admin.token);
+  t.true(everyone.body.some((row: Schedule) => row.id === schedule.id));
+  const hers = await service.api.get(`/schedules?user_id=${carol.user.id}`, admin.token);
+  t.deepEqual(
+    hers.body.map((row: Schedule) => row.id),
+    [schedule.id],
+  );
+  t.is((await service.api.get(`/schedules/${schedule.id}`, admin.token)).status, 200);
+  const jobId = (await service.api.get(`/tasks/${schedule.next_task_id}`, carol.token)).body.job_id;
+
+  const deleted = await service.api.raw('DELETE', '/me', {
+    headers: { authorization: `Bearer ${carol.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ password: 'password123' }),
+  });
+  t.is(deleted.status, 204);
+  const [left] = await query<{ schedules: number; tasks: number; jobs: number }>(
+    service.databaseUrl,
+    `select (select count(*)::int from schedules where user_id = $1) schedules,
+            (select count(*)::int from tasks where user_id = $1) tasks,
+            (select count(*)::int from pgboss.job where id = $2 and state in ('created', 'retry', 'active')) jobs`,
+    [carol.user.id, jobId],
+  );
+  t.deepEqual(left, { schedules: 0, tasks: 0, jobs: 0 });
+});

@@ -74,8 +74,16 @@ if (asked.length > 0) {
     .filter((name) => name.endsWith('.test.ts'))
     .map((name) => `test/${name}`)
     .filter((file) => !SOLO.includes(file));
-  code = await runAva(['--concurrency', concurrency, ...files]);
-  for (const file of SOLO) code = (await runAva([file])) || code;
+  const timed = async (label: string, args: string[]) => {
+    const started = performance.now();
+    const exit = await runAva(args);
+    phases.push(`${label} ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    return exit;
+  };
+  const phases: string[] = [];
+  code = await timed(`${files.length} files, ${concurrency} at a time:`, ['--concurrency', concurrency, ...files]);
+  for (const file of SOLO) code = (await timed(`${file}:`, [file])) || code;
+  console.log(`\ntest phases: ${phases.join('; ')}`);
 }
 await embedded?.stop();
 process.exit(code);

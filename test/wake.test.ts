@@ -107,9 +107,14 @@ test('a job already due when the timer re-reads, as one that fell due during the
      returning id::int`,
     [jobId],
   );
-  // The task's own notification has been read: no job waited then.
+  // The task's own notification has been read (no job waited then), and pg-boss's worker has made its first
+  // fetch: its next is a minute away.
   await eventually(async () => wake.state().reads > reads, 5_000);
   t.is(wake.state().armedAt, null);
+  await eventually(
+    async () => boss.getWipData().some((worker) => worker.name === COMPLETE_TASK && worker.lastFetchedOn !== null),
+    5_000,
+  );
   // The job, due already, sent with no notification: the state a job is in when it fell due between the
   // woken fetch and the timer's re-read.
   await boss.send(COMPLETE_TASK, { taskId: task?.id }, { id: jobId, startAfter: new Date(Date.now() - 1_000) });

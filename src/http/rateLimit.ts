@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { DatabasePool } from 'slonik';
+import { forgetRateLimitCounters } from '../db/rateLimits.ts';
 import { rawQuery } from '../db/rawQuery.ts';
 import { normalizeEmail } from '../domain/users/accounts.ts';
 import { AppError } from '../errors.ts';
@@ -143,10 +144,7 @@ export function createAuthLimiter(db: DatabasePool, settings: RateLimitSettings)
     },
     async forgetAccount(email) {
       const key = accountKey(email);
-      await rawQuery(db, 'delete from rate_limits where key = $1 or starts_with(key, $2)', [
-        `failall:${key}`,
-        `fail:${key}:`,
-      ]);
+      await forgetRateLimitCounters(db, `failall:${key}`, `fail:${key}:`);
     },
   };
 }

@@ -23,8 +23,21 @@ export class CronError extends Error {
 const SHORTHANDS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 const DAY_MS = 86_400_000;
 
+/** Crons read so far, by their text (a worker reads the same few again and again). */
+const parsed = new Map<string, Cron>();
+
 /** A cron of five fields, six with seconds first, or a shorthand. @throws CronError naming `cron`. */
 export function parseCron(text: string): Cron {
+  let cron = parsed.get(text);
+  if (!cron) {
+    cron = parseCronText(text);
+    if (parsed.size >= 1_000) parsed.clear();
+    parsed.set(text, cron);
+  }
+  return cron;
+}
+
+function parseCronText(text: string): Cron {
   const cron = text.trim();
   const fields = cron.split(/\s+/).length;
   if (!SHORTHANDS.has(cron.toLowerCase()) && fields !== 5 && fields !== 6) {
@@ -104,8 +117,23 @@ export function instantOf(wall: number, zone: string): number {
   return wall - before; // in the gap: read with the offset before it
 }
 
+/** Fire times already worked out: the schedules of one cron and zone fire together (the top of a minute). */
+const fires = new Map<string, number | null>();
+
 /** The first time the schedule fires strictly after instant `afterMs`, or null when it never fires again. */
 export function nextFireAfter(cron: Cron, zone: string, afterMs: number): number | null {
+  // Cron times are whole seconds, so every instant of one second has the same next time.
+  const key = `${cron.getPattern()}\u0000${zone}\u0000${Math.floor(afterMs / 1000)}`;
+  let next = fires.get(key);
+  if (next === undefined) {
+    next = computeNextFireAfter(cron, zone, afterMs);
+    if (fires.size >= 10_000) fires.clear();
+    fires.set(key, next);
+  }
+  return next;
+}
+
+function computeNextFireAfter(cron: Cron, zone: string, afterMs: number): number | null {
   let wall = wallOf(afterMs, zone);
   // A few wall times may map to instants not after `afterMs` (a repeated hour's second pass, a time
   // shifted past a gap onto one that already fired): move on to the next.

@@ -157,12 +157,15 @@ export function countFiresBetween(cron: Cron, zone: string, afterMs: number, unt
   return count;
 }
 
+/** Enough fire times to see a cron's shortest step (its fields repeat well within them), at a few ms a check. */
+const SAMPLE = 200;
+
 /**
- * The shortest time between two fire times of `cron`, in seconds, over its next 1,000 times from `fromMs`
+ * The shortest time between two fire times of `cron`, in seconds, over its next SAMPLE times from `fromMs`
  * (on the wall clock, as an interval is meant). @throws CronError when it never fires.
  */
 export function shortestIntervalSeconds(cron: Cron, fromMs: number): number {
-  const times = cron.nextRuns(1000, new Date(fromMs)).map((date) => date.getTime());
+  const times = cron.nextRuns(SAMPLE, new Date(fromMs)).map((date) => date.getTime());
   if (times.length === 0) throw new CronError('cron', 'never fires');
   if (times.length === 1) return Number.POSITIVE_INFINITY;
   let shortest = Number.POSITIVE_INFINITY;

@@ -8,8 +8,16 @@ const adminUrl = () => {
   return url;
 };
 
+/**
+ * The helpers' own connections carry a query_timeout of their own, a generous one: creating or dropping a
+ * database can take seconds on a loaded machine, and the service's process-wide timeout sweep
+ * (src/db/queryTimeout.ts, set short by the tests that cut connections) would otherwise close them under the
+ * statement, with an error no helper listens for.
+ */
+const helperClient = (url: string) => new pg.Client({ connectionString: url, query_timeout: 120_000 });
+
 async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client(adminUrl());
+  const client = helperClient(adminUrl());
   await client.connect();
   try {
     return await work(client);
@@ -35,7 +43,7 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
 
 /** Plain SQL over a plain connection, for assertions: what an operator with psql would see. */
 export async function query<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []) {
-  const client = new pg.Client(url);
+  const client = helperClient(url);
   await client.connect();
   try {
     return (await client.query<R>(text, values)).rows;

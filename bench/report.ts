@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { projectDir } from '../src/config.ts';
 
@@ -9,6 +9,13 @@ export async function writeReport(part: string, figures: unknown): Promise<void>
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, `bench-${part}.json`), `${JSON.stringify(figures, null, 2)}\n`);
 }
+
+/** Whether `writeReport` has written figures for `part` on this machine. */
+export const hasReport = (part: string): Promise<boolean> =>
+  access(path.join(dir, `bench-${part}.json`)).then(
+    () => true,
+    () => false,
+  );
 
 /** What `writeReport` wrote for `part`. */
 export async function readReport<T>(part: string): Promise<T> {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { projectDir } from '../src/config.ts';
-import { readReport, writeReport } from './report.ts';
+import { hasReport, readReport, writeReport } from './report.ts';
 
 const parts = ['http', 'lateness', 'watch', 'drain', 'deliveries', 'jwt', 'keys', 'schedules'] as const;
 // `npm run bench -- drain` runs only the parts named; the summary takes the others from their last run.
@@ -24,6 +24,16 @@ for (const part of running) {
   if (code !== 0) throw new Error(`bench/${part}.ts exited with ${code}`);
 }
 if (running.every((part) => part === 'scale')) process.exit(0); // its tables are printed above
+// The summary takes every part's last figures (schedules' are optional): without them, say so, not crash.
+const missing: string[] = [];
+for (const part of parts) if (part !== 'schedules' && !(await hasReport(part))) missing.push(part);
+if (missing.length > 0) {
+  console.log(
+    `\nNo summary yet: it needs every part's figures, and these have none on this machine: ${missing.join(', ')}.`,
+  );
+  console.log('`npm run bench` runs them all.');
+  process.exit(0);
+}
 
 type HttpRow = {
   operation: string;

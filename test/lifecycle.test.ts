@@ -88,7 +88,11 @@ test('SIGTERM drains: readyz 503, Connection: close, in-flight and just-opened r
       resolve,
     ),
   );
-  const inFlight = once(registering, 'close').then(() => Buffer.concat(answer).toString());
+  let answeredAt = 0;
+  const inFlight = once(registering, 'close').then(() => {
+    answeredAt = Date.now();
+    return Buffer.concat(answer).toString();
+  });
   const signalled = Date.now();
   service.child.kill('SIGTERM');
   await service.waitFor((line) => line.msg === 'shutting down');
@@ -115,8 +119,10 @@ test('SIGTERM drains: readyz 503, Connection: close, in-flight and just-opened r
 
   t.regex(await inFlight, /^HTTP\/1\.1 201 Created\r\n/, 'the request in flight at the signal finished');
   const { code } = await service.exited;
-  t.is(code, 0);
+  t.is(code, 0, 'stopped on its own, before the forced exit at 10 s (which exits 1)');
   const took = Date.now() - signalled;
-  t.log(`exited ${took} ms after SIGTERM`);
-  t.true(took < 8_000, `took ${took} ms: the forced exit is at 10 s`);
+  const afterLast = Date.now() - answeredAt;
+  t.log(`exited ${took} ms after SIGTERM, ${afterLast} ms after the last request in flight was answered`);
+  // What the shutdown adds once the work in flight is done (a bcrypt of cost 13: seconds on a loaded machine).
+  t.true(afterLast < 5_000, `${afterLast} ms after the last answer`);
 });

@@ -97,7 +97,10 @@ test('a job already due when the timer re-reads, as one that fell due during the
   // The worker alone (no web process), so no notification but the one this test sends wakes anything.
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
-  const { boss, wake } = await startSlowWorker(t, database.url);
+  const { boss, wake, maintained } = await startSlowWorker(t, database.url);
+  // The start's reconciliation has run: a pass after the insert below would give the task (due, its job
+  // not sent yet) a job of its own and wake the worker for it.
+  await maintained();
   const reads = wake.state().reads;
   const jobId = randomUUID();
   const [task] = await query<{ id: number }>(

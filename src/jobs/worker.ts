@@ -28,6 +28,8 @@ export type WorkerSettings = {
 export type Worker = {
   /** The wake timer, when the worker listens (what it is armed for: tests wait on it). */
   readonly wake: WakeTimer | null;
+  /** Resolves once the maintenance passes begun so far (unpark, reconcile, purge) have run: tests wait on it. */
+  maintained(): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -180,6 +182,7 @@ export async function startWorker(
   }, settings.timing.unparkIntervalSeconds * 1000);
   return {
     wake,
+    maintained: () => running,
     async stop() {
       clearInterval(timer);
       clearInterval(unparkTimer);

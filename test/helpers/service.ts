@@ -144,9 +144,9 @@ export async function startWorkerService(
     log,
     timing: TEST_TIMING,
   });
-  const wake = service.worker?.wake;
-  if (!wake) throw new Error('a worker with a listen URL has a wake timer');
-  return { boss: service.boss, wake, stop: () => stopService(service) };
+  const worker = service.worker;
+  if (!worker?.wake) throw new Error('a worker with a listen URL has a wake timer');
+  return { boss: service.boss, wake: worker.wake, maintained: worker.maintained, stop: () => stopService(service) };
 }
 
 /** Serves a Koa app on an ephemeral loopback port, through the service's own HTTP server. */

@@ -128,6 +128,16 @@ test('daylight saving time: a missing local time fires once, as far past the gap
     '2027-03-15T02:30:00-04:00',
     '2027-03-16T02:30:00-04:00',
   ]);
+  // Every time in the gap fires, each as far past it, also when asked from inside the shifted hour.
+  const nyInGap = await scheduleOf('*/15 2 * * *', 'America/New_York');
+  t.deepEqual(await localsOf(nyInGap, '2027-03-14T05:00:00Z', 5), [
+    '2027-03-14T03:00:00-04:00',
+    '2027-03-14T03:15:00-04:00',
+    '2027-03-14T03:30:00-04:00',
+    '2027-03-14T03:45:00-04:00',
+    '2027-03-15T02:00:00-04:00',
+  ]);
+  t.deepEqual(await localsOf(nyDaily, '2027-03-14T07:10:00Z', 1), ['2027-03-14T03:30:00-04:00']);
   const nyRepeated = await scheduleOf('30 1 * * *', 'America/New_York');
   t.deepEqual(await localsOf(nyRepeated, '2027-11-06T12:00:00Z', 2), [
     '2027-11-07T01:30:00-04:00',

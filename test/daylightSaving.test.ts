@@ -8,11 +8,10 @@
  * server's (the external server's clock cannot be moved).
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { eventually, listeningUrl, spawnService } from './helpers/process.ts';
+import { embeddedDataFolder, eventually, listeningUrl, spawnService } from './helpers/process.ts';
 import { freePort } from './helpers/proxy.ts';
 import { client, signUp } from './helpers/service.ts';
 
@@ -94,8 +93,7 @@ run(
   'the DST rule holds through real completions: gap times fire once, past the gap; repeated ones once, at the first',
   async (t) => {
     t.timeout(240_000);
-    const dataDir = await mkdtemp(path.join(tmpdir(), 'task-manager-dst-'));
-    await chmod(dataDir, 0o755); // the postgres user enters it when the suite runs as root
+    const dataDir = await embeddedDataFolder('task-manager-dst-');
     t.teardown(() => rm(dataDir, { recursive: true, force: true }));
     const clockFile = path.join(dataDir, 'clock');
 

@@ -1,9 +1,9 @@
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { listeningUrl, spawnService } from './helpers/process.ts';
+import { embeddedDataFolder, listeningUrl, spawnService } from './helpers/process.ts';
+import { freePort } from './helpers/proxy.ts';
 
 /** Pids of the processes whose command line names this data folder. */
 async function processesUsing(dataDir: string): Promise<number[]> {
@@ -26,24 +26,9 @@ async function processesLeft(dataDir: string): Promise<number[]> {
   }
 }
 
-/** A temporary data folder the `postgres` user can enter (mkdtemp makes it 0700). */
-async function dataFolder(): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'task-manager-embedded-'));
-  await chmod(dir, 0o755);
-  return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 // Embedded Postgres lifecycles, one after another: each initdb takes a few seconds of CPU.
 test.serial('npm start on the embedded Postgres survives kill -9, and SIGTERM leaves no postgres behind', async (t) => {
-  const dataDir = await dataFolder();
+  const dataDir = await embeddedDataFolder();
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) };
 
@@ -77,7 +62,7 @@ test.serial('npm start on the embedded Postgres survives kill -9, and SIGTERM le
 });
 
 test.serial('a port already in use gives a clear error, not `undefined`', async (t) => {
-  const dataDir = await dataFolder();
+  const dataDir = await embeddedDataFolder();
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const blocker = net.createServer().listen(0, '127.0.0.1');
   await new Promise((resolve) => blocker.once('listening', resolve));
@@ -95,7 +80,7 @@ test.serial('a port already in use gives a clear error, not `undefined`', async 
 test.serial(
   'Ctrl-C at a terminal (SIGINT to the whole process group, Postgres included) still stops cleanly',
   async (t) => {
-    const dataDir = await dataFolder();
+    const dataDir = await embeddedDataFolder();
     t.teardown(() => rm(dataDir, { recursive: true, force: true }));
     // A process group of its own, as a shell gives a command it runs: the terminal signals the whole group.
     const service = spawnService('all', { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) }, 'node', {

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectDir } from '../../src/config.ts';
@@ -84,6 +86,16 @@ export function watchOutput(child: ChildProcess): ServiceProcess {
       );
     },
   };
+}
+
+/**
+ * A temporary DATA_DIR for a service that starts its own embedded Postgres: one the `postgres` user can
+ * enter when the suite runs as root (mkdtemp makes it 0700).
+ */
+export async function embeddedDataFolder(prefix = 'task-manager-embedded-'): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  return dir;
 }
 
 /** Waits for the "listening" log line and returns the base URL. */

@@ -12,10 +12,10 @@ export type WakeTimer = {
   /** Reads the next due time again: for jobs written without a task event (the reconciliation's). */
   rearm(): Promise<void>;
   /**
-   * When the timer wakes the worker next (epoch ms), null while no job waits; and how many times it has
-   * read the next due time. What it is doing, for a test to wait on rather than sleep.
+   * The due time (epoch ms, as stored) of the earliest job it last read, null while no job waits; and how
+   * many times it has read it. What it is doing, for a test to wait on rather than sleep.
    */
-  state(): { armedAt: number | null; reads: number };
+  state(): { nextDueAt: number | null; reads: number };
   stop(): Promise<void>;
 };
 
@@ -41,7 +41,7 @@ export async function startWakeTimer(options: {
   let timer: NodeJS.Timeout | undefined;
   let debounce: NodeJS.Timeout | undefined;
   let stopped = false;
-  let armedAt: number | null = null;
+  let nextDueAt: number | null = null;
   let reads = 0;
 
   const wake = () => {
@@ -53,15 +53,15 @@ export async function startWakeTimer(options: {
   /** Reads the next due time and arms the timer; notifications that come meanwhile cost one more read. */
   const arm = coalesce(async () => {
     try {
-      const { wait_ms: waitMs, due_now: dueNow } = await nextDueJob(db);
+      const { wait_ms: waitMs, next_due_ms: nextDueMs, due_now: dueNow } = await nextDueJob(db);
       reads++;
+      nextDueAt = nextDueMs;
       clearTimeout(timer);
       if (stopped) return;
       // pg-boss fetches again after a notification, even one that comes while it fetches or works.
       if (dueNow) boss.notifyWorker(workerId);
       // One millisecond late rather than early: pg-boss fetches jobs whose start_after has passed.
       const delayMs = Math.min((waitMs ?? maxSleepMs) + 1, maxSleepMs);
-      armedAt = waitMs === null ? null : Date.now() + delayMs;
       timer = setTimeout(waitMs === null ? () => void arm() : wake, delayMs);
     } catch (error) {
       log.warn({ err: error }, 'reading the next due time failed; trying again in a second');
@@ -92,7 +92,7 @@ export async function startWakeTimer(options: {
 
   return {
     rearm: arm,
-    state: () => ({ armedAt, reads }),
+    state: () => ({ nextDueAt, reads }),
     async stop() {
       stopped = true;
       clearTimeout(timer);

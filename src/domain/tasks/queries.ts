@@ -210,11 +210,16 @@ export function replaceLostJob(db: Connection, id: number, lostJobId: string | n
     returning id`);
 }
 
-const nextDueRow = z.object({ wait_ms: z.number().nullable(), due_now: z.boolean() });
+const nextDueRow = z.object({
+  wait_ms: z.number().nullable(),
+  next_due_ms: z.number().nullable(),
+  due_now: z.boolean(),
+});
 
 /**
  * Milliseconds until the earliest waiting completion job comes due, in the database's own clock (the
- * clock pg-boss fetches by), null when none waits; and whether a job is due already. A job can be due by
+ * clock pg-boss fetches by), and that due time itself (epoch ms), both null when none waits; and whether a
+ * job is due already. A job can be due by
  * the time its notification is read (a task due now, or one that fell due while the last fetch ran): no
  * timer would fire for it, so the worker is woken at once. Parked jobs (src/db/parking.ts) are left out.
  *
@@ -233,6 +238,8 @@ export function nextDueJob(db: Connection) {
     with firsts as (${first('created', false)} union all ${first('retry', false)}),
     nexts as (${first('created', true)} union all ${first('retry', true)})
     select
-      (select (extract(epoch from min(start_after) - now()) * 1000)::float8 from nexts) as wait_ms,
-      coalesce((select min(start_after) <= now() from firsts), false) as due_now`);
+      (extract(epoch from next_due - now()) * 1000)::float8 as wait_ms,
+      (extract(epoch from next_due) * 1000)::float8 as next_due_ms,
+      coalesce((select min(start_after) <= now() from firsts), false) as due_now
+    from (select min(start_after) as next_due from nexts) as earliest`);
 }

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import test from 'ava';
 import pg from 'pg';
 import { createTestDatabase, query } from './helpers/db.ts';
@@ -391,4 +392,38 @@ test('an event stream and a wait end at their token’s expiry', async (t) => {
   t.log(`the stream ended ${endedAfter} ms after the token was issued (it lives 8 s)`);
   t.true(endedAfter < 10_000);
   t.is((await service.api.get('/me', token)).status, 401);
+});
+
+test('clients that leave while their stream is starting: nothing is written after its end, and each frees its place', async (t) => {
+  const service = await startService({ watchPerUser: 2 });
+  t.teardown(() => service.stop());
+  const { token } = await signUp(service.api);
+  const url = new URL('/tasks/events', service.baseUrl);
+  // Each leaves a few milliseconds after its request is sent: before, during or after the stream's first
+  // reads (nobody else watches, so each is the hub's first watcher and makes it read where to start). A
+  // write to the stream after its end would be an uncaught error, and fail this file.
+  for (let i = 0; i < 200; i++) {
+    const request = http.get(url, { headers: { authorization: `Bearer ${token}` } });
+    request.on('error', () => {}); // the socket is destroyed on purpose
+    await new Promise((resolve) => setTimeout(resolve, i % 8));
+    request.destroy();
+  }
+  await eventually(async () => service.events.watching() === 0, 5_000);
+  // Both places are free: two streams open side by side, and deliver.
+  const streams = await eventually(async () => {
+    const pair = [
+      await openStream(`${service.baseUrl}/tasks/events`, token),
+      await openStream(`${service.baseUrl}/tasks/events`, token),
+    ];
+    if (pair.every((stream) => stream.response.status === 200)) return pair;
+    for (const stream of pair) await stream.close();
+    return false;
+  }, 5_000);
+  t.teardown(() => Promise.all(streams.map((stream) => stream.close())));
+  const task = (await service.api.post('/tasks', { title: 'after the crowd' }, token)).body;
+  for (const stream of streams) {
+    const [created] = await stream.until(1);
+    t.is(created?.event, 'created');
+    t.is(created?.data.task_id, task.id);
+  }
 });

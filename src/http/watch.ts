@@ -135,17 +135,25 @@ export async function streamEvents(
   let cursor: EventCursor = resumeFrom ?? (await currentCursor(deps.db));
 
   const stream = new PassThrough();
+  let ended = false;
+  /**
+   * Writes while the stream is open. The client can leave, and the token expire, during any await here
+   * (the hub's first read, the replay): a write after the end would be an uncaught stream error.
+   */
+  const write = (text: string) => {
+    if (!ended) stream.write(text);
+  };
   const send = (event: TaskEvent) => {
     if (!isAfter(event, cursor)) return; // already sent (replay and live overlap)
     cursor = { tx: event.tx, id: event.id };
     const data = { type: event.type, task_id: event.task_id, user_id: event.user_id, at: event.at };
-    stream.write(`id: ${formatCursor(cursor)}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
+    write(`id: ${formatCursor(cursor)}\nevent: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   // Live events wait in `held` while the table is being read, then follow it in order.
   let held: TaskEvent[] | null = [];
   const replay = async () => {
     held ??= [];
-    for (;;) {
+    while (!ended) {
       const rows = await readEvents(deps.db, cursor, filter, REPLAY_BATCH);
       for (const row of rows) send(row);
       if (rows.length < REPLAY_BATCH) break;
@@ -155,7 +163,6 @@ export async function streamEvents(
     for (const event of waiting) send(event);
   };
 
-  let ended = false;
   let unwatch = () => {};
   const end = () => {
     if (ended) return;
@@ -166,11 +173,12 @@ export async function streamEvents(
     release();
     stream.end();
   };
-  const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), HEARTBEAT_MS);
+  const heartbeat = setInterval(() => write(': heartbeat\n\n'), HEARTBEAT_MS);
   // The stream is only as good as its token: it ends at the token's expiry (the client reconnects with a
   // fresh one and Last-Event-ID, missing nothing).
   const expiry = setTimeout(end, Math.min(Math.max(0, tokenExpiresAt(ctx) - Date.now()), MAX_TIMER_MS));
   ctx.res.once('close', end); // the response's close: the client went away, or it ended
+  if (ctx.req.socket.destroyed) end(); // it went away before that listener was there (the first await)
   try {
     unwatch = await deps.events.watch({
       actorId: actor.id,
@@ -195,7 +203,7 @@ export async function streamEvents(
   ctx.set('Cache-Control', 'no-cache');
   ctx.set('X-Accel-Buffering', 'no'); // proxies must not buffer the stream
   ctx.body = stream;
-  stream.write('retry: 2000\n\n');
+  write('retry: 2000\n\n');
   try {
     await replay();
   } catch (error) {

@@ -6,6 +6,18 @@ import { eventually, listeningUrl, spawnService } from './helpers/process.ts';
 import { client, type Reply, signUp, startService, TEST_SECRET } from './helpers/service.ts';
 import { openStream } from './helpers/sse.ts';
 
+/** Two streams side by side, once the server has seen the clients before them go (a place a gone one held). */
+const twoStreams = (baseUrl: string, token: string) =>
+  eventually(async () => {
+    const pair = [
+      await openStream(`${baseUrl}/tasks/events`, token),
+      await openStream(`${baseUrl}/tasks/events`, token),
+    ];
+    if (pair.every((stream) => stream.response.status === 200)) return pair;
+    for (const stream of pair) await stream.close();
+    return false;
+  }, 5_000);
+
 const waitFor = (baseUrl: string, path: string, token: string, seconds: number) =>
   fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${token}`, prefer: `wait=${seconds}` } }).then(
     async (response) => ({ status: response.status, headers: response.headers, body: await response.json() }) as Reply,
@@ -227,21 +239,9 @@ test('open waits and streams are capped per user (429), and a client that vanish
     await stream.close();
   }
   await streams[1]?.close();
-  /** Two streams side by side, once the server has seen the clients before them go. */
-  function twoStreams() {
-    return eventually(async () => {
-      const pair = [
-        await openStream(`${service.baseUrl}/tasks/events`, token),
-        await openStream(`${service.baseUrl}/tasks/events`, token),
-      ];
-      if (pair.every((stream) => stream.response.status === 200)) return pair;
-      for (const stream of pair) await stream.close();
-      return false;
-    }, 5_000);
-  }
   // Both places are free again once the server has seen that client go (nothing kept a count, or a watcher,
   // for a client that is gone): two streams open side by side.
-  const again = await twoStreams();
+  const again = await twoStreams(service.baseUrl, token);
   t.deepEqual(
     again.map((stream) => stream.response.status),
     [200, 200],
@@ -258,7 +258,7 @@ test('open waits and streams are capped per user (429), and a client that vanish
   await eventually(async () => service.events.watching() === 1, 5_000); // the long-poll waits
   controller.abort();
   await leaving;
-  const afterWait = await twoStreams();
+  const afterWait = await twoStreams(service.baseUrl, token);
   t.is(afterWait.length, 2);
   for (const stream of afterWait) await stream.close();
 });
@@ -410,15 +410,7 @@ test('clients that leave while their stream is starting: nothing is written afte
   }
   await eventually(async () => service.events.watching() === 0, 5_000);
   // Both places are free: two streams open side by side, and deliver.
-  const streams = await eventually(async () => {
-    const pair = [
-      await openStream(`${service.baseUrl}/tasks/events`, token),
-      await openStream(`${service.baseUrl}/tasks/events`, token),
-    ];
-    if (pair.every((stream) => stream.response.status === 200)) return pair;
-    for (const stream of pair) await stream.close();
-    return false;
-  }, 5_000);
+  const streams = await twoStreams(service.baseUrl, token);
   t.teardown(() => Promise.all(streams.map((stream) => stream.close())));
   const task = (await service.api.post('/tasks', { title: 'after the crowd' }, token)).body;
   for (const stream of streams) {

@@ -70,6 +70,9 @@ async function createTask(page: Page, title: string, seconds: number) {
 (chromiumInstalled ? test : test.skip)(
   'the web app: sign in, watch a task complete live, reschedule, delete, sign out',
   async (t) => {
+    // A walk through every screen: 25 s on a quiet machine, 40-55 s beside another suite, and past ava's 60 s
+    // (the run's timeout, reset only when a test ends) beside two.
+    t.timeout(180_000, 'the browser walk through every screen');
     const service = await startService({ worker: true });
     t.teardown(() => service.stop());
     const browser = await launchChromium();

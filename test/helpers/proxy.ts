@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
 
 /**
@@ -78,11 +79,30 @@ export async function tcpProxy(target: URL, port = 0) {
   };
 }
 
-/** A loopback port that was free a moment ago. */
+/** Whether a listener could be opened on this loopback port just now (closed again at once). */
+const canListen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+
+/** The lowest port the kernel hands out for `listen(0)` and outgoing connections (32768 unless set). */
+const ephemeralLow = async () => {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768');
+  return Number.parseInt(range, 10) || 32768;
+};
+
+/**
+ * A loopback port that was free a moment ago, for a process the test starts to listen on. It is taken
+ * below the kernel's ephemeral range, at random: a port from that range (what `listen(0)` gives) can be
+ * handed to someone else before the process binds it (seen beside another suite: a service on PORT=0
+ * got the very port the test had picked for its embedded Postgres).
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const top = Math.max(Math.min(await ephemeralLow(), 32768), 21_000);
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * (top - 20_000));
+    if (await canListen(port)) return port;
+  }
 }

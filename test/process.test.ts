@@ -35,7 +35,9 @@ const loggedCompletions = (services: ServiceProcess[], count: number) =>
 test('kill -9 of the whole service with tasks pending: after a restart every task completes, once', async (t) => {
   const database = await createTestDatabase();
   t.teardown(() => database.drop());
-  const first = spawnService('all', serviceEnv(database.url));
+  // Due 10 s after their creation: the 20 creates took over 3 s beside another suite, and the first task
+  // then completed before the kill.
+  const first = spawnService('all', serviceEnv(database.url, { TASK_COMPLETION_DELAY_SECONDS: '10' }));
   const api = client(await listeningUrl(first));
   const { token } = await signUp(api);
   for (let i = 0; i < 20; i++) t.is((await api.post('/tasks', { title: `durable ${i}` }, token)).status, 201);

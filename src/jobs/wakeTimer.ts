@@ -12,8 +12,8 @@ export type WakeTimer = {
   /** Reads the next due time again: for jobs written without a task event (the reconciliation's). */
   rearm(): Promise<void>;
   /**
-   * The due time (epoch ms, as stored) of the earliest job it last read, null while no job waits; and how
-   * many times it has read it. What it is doing, for a test to wait on rather than sleep.
+   * The due time (epoch ms, as stored) of the earliest job not yet due when it last read, null when none
+   * was; and how many times it has read. What it is doing, for a test to wait on rather than sleep.
    */
   state(): { nextDueAt: number | null; reads: number };
   stop(): Promise<void>;

@@ -152,7 +152,13 @@ export function Tasks({ me, schedule, onAllTasks }) {
   const upsert = (task) =>
     (!schedule || task.schedule_id === schedule.id) &&
     setTasks((list) => [...list.filter((item) => item.id !== task.id), task].sort(byOrder(order.current)));
-  const remove = (id) => setTasks((list) => list.filter((item) => item.id !== id));
+  // Tasks known to be deleted, by this page or by an event: an event still on its way for one of them (its
+  // creation, say) is not read again, since that read can only answer 404 (a red line in the console).
+  const gone = useRef(new Set());
+  const remove = (id) => {
+    gone.current.add(id);
+    setTasks((list) => list.filter((item) => item.id !== id));
+  };
 
   useEffect(() => {
     setError(null);
@@ -168,7 +174,7 @@ export function Tasks({ me, schedule, onAllTasks }) {
       () => session.token,
       ({ event, data }) => {
         if (event === 'deleted') remove(data.task_id);
-        else
+        else if (!gone.current.has(data.task_id))
           api('GET', `/tasks/${data.task_id}`).then(
             ({ body }) => upsert(body),
             () => remove(data.task_id),

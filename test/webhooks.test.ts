@@ -7,10 +7,10 @@ import pg from 'pg';
 import { Webhook } from 'standardwebhooks';
 import { onBossDb } from '../src/db/connection.ts';
 import { purgeOldTaskEvents } from '../src/domain/retention.ts';
-import { query } from './helpers/db.ts';
+import { createTestDatabase, query } from './helpers/db.ts';
 import { eventually } from './helpers/process.ts';
 import { startReceiver } from './helpers/receiver.ts';
-import { type Reply, signUp, startService, type TestService } from './helpers/service.ts';
+import { type Reply, signUp, startService, TEST_TIMING, type TestService } from './helpers/service.ts';
 
 let service: TestService;
 test.before(async () => {
@@ -382,4 +382,42 @@ test('a 429 with Retry-After waits that long before the next attempt, longer tha
   const gap = (receiver.received[1]?.at ?? 0) - first.at;
   t.log(`the second attempt came ${gap} ms after the first`);
   t.true(gap >= 2_900, `${gap} ms`);
+});
+
+test('an event committed behind a transaction still running elsewhere on the server is delivered as soon as that ends, not at the relay’s next poll', async (t) => {
+  // The endpoint exists before the worker starts, so its relay heeds every notification from the start; its
+  // poll is a minute, so only the relay's looking again can deliver within the test.
+  const web = await startService();
+  t.teardown(() => web.stop());
+  const receiver = await startReceiver();
+  t.teardown(() => receiver.close());
+  const { token } = await signUp(web.api);
+  t.is((await web.api.post('/webhooks', { url: receiver.url(), events: ['task.created'] }, token)).status, 201);
+  const worker = await startService({
+    databaseUrl: web.databaseUrl,
+    worker: true,
+    timing: { ...TEST_TIMING, relayIntervalMs: 60_000 },
+  });
+  t.teardown(() => worker.stop());
+
+  // A write transaction on another database of the same server (transaction ids are the server's), begun
+  // before the task's: the relay may not pass the task's event until it ends, whatever the database.
+  const other = await createTestDatabase();
+  t.teardown(() => other.drop());
+  const blocker = new pg.Client(other.url);
+  await blocker.connect();
+  t.teardown(() => blocker.end());
+  await blocker.query('begin');
+  await blocker.query('select pg_current_xact_id()');
+  t.is((await web.api.post('/tasks', { title: 'behind a long write' }, token)).status, 201);
+  // The other transaction's length (the case under test, not a wait for an event): the relay is nudged
+  // 25 ms after the task's commit and finds the event waiting.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.is(receiver.received.length, 0, 'nothing relayed past a transaction still running');
+  await blocker.query('commit');
+  const committedAt = Date.now();
+  const [delivery] = await eventually(async () => receiver.received.length > 0 && receiver.received, 20_000);
+  const after = (delivery?.at ?? Infinity) - committedAt;
+  t.log(`delivered ${after} ms after the older transaction committed (the relay's poll: 60 s)`);
+  t.true(after < 5_000, `${after} ms`);
 });

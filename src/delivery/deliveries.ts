@@ -58,6 +58,13 @@ type DeliveryJob = Job<DeliveryJobData>;
 /** How long the relay waits after a task event's NOTIFY, to take the events of a burst together. */
 const RELAY_DEBOUNCE_MS = 25;
 
+/**
+ * Events committed behind an older transaction still running (a long write anywhere on the server) are
+ * looked for again after 25 ms, then 50, 100 and 200, then every 250 ms until it ends: without it they
+ * waited for the relay's interval (a second), the tail of a healthy user's deliveries under load.
+ */
+const RELAY_WAITING_MAX_MS = 250;
+
 /** While attempts run, how long a refill waits for more slots to free before it fetches. */
 const REFILL_GATHER_MS = 10;
 
@@ -273,13 +280,21 @@ export async function startDeliveries(
   // place (an endpoint registered meanwhile waits at most that long): a drain's NOTIFY per batch would
   // otherwise cost every worker a write to the same row.
   let quiet = false;
+  let lookAgain: NodeJS.Timeout | undefined;
+  let lookAgainMs = RELAY_DEBOUNCE_MS;
   const relay = coalesce(async () => {
     try {
       for (;;) {
-        const { events, deliveries, endpoints } = await relayEvents(boss);
+        const { events, deliveries, endpoints, waiting } = await relayEvents(boss);
         quiet = !endpoints;
         if (deliveries > 0) wake();
-        if (events === 0 || stopping.signal.aborted) break;
+        if (events > 0 && !stopping.signal.aborted) continue;
+        clearTimeout(lookAgain);
+        if (waiting && !stopping.signal.aborted) {
+          lookAgain = setTimeout(() => void relay(), lookAgainMs);
+          lookAgainMs = Math.min(lookAgainMs * 2, RELAY_WAITING_MAX_MS);
+        } else lookAgainMs = RELAY_DEBOUNCE_MS;
+        break;
       }
     } catch (error) {
       log.warn({ err: error }, 'relaying task events to webhooks failed; the next round retries');
@@ -304,6 +319,7 @@ export async function startDeliveries(
       clearTimeout(nudged);
       wake();
       await relay.idle();
+      clearTimeout(lookAgain);
       await loop;
       // The attempts in flight end at once (aborted), each giving its job back.
       await Promise.allSettled([...inFlight]);

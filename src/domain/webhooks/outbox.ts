@@ -43,12 +43,15 @@ const relayRow = z.object({
   events: z.number(),
   deliveries: z.array(z.object({ id: z.string(), endpoint_id: z.number(), user_id: z.number() })),
   moved: z.number(),
+  waiting: z.boolean(),
 });
 
 /**
  * One step of the relay: the next `batch` events after its place become deliveries, and its place moves
  * on. `data` is the task as the API shows it at the relay's read; a deleted task's (or a task gone before
- * the relay came) is `{id, user_id}`. (Plan checked: test/plans.test.ts.)
+ * the relay came) is `{id, user_id}`. `waiting` says that committed events stand behind an older
+ * transaction still running (in any database of the server: transaction ids are the server's), so they can
+ * be relayed as soon as it ends. (Plan checked: test/plans.test.ts.)
  */
 export const relayStep = (batch: number) => sql.type(relayRow)`
   with position as (
@@ -83,7 +86,10 @@ export const relayStep = (batch: number) => sql.type(relayRow)`
   select (select count(*) from batch)::int as events,
          coalesce((select json_agg(json_build_object('id', id, 'endpoint_id', endpoint_id, 'user_id', user_id))
                    from inserted), '[]') as deliveries,
-         (select count(*) from moved)::int as moved`;
+         (select count(*) from moved)::int as moved,
+         exists (select 1 from task_events e, position p
+                 where (e.tx_id, e.id) > (p.tx, p.event_id)
+                   and e.tx_id >= pg_snapshot_xmin(pg_current_snapshot())) as waiting`;
 
 /** What a delivery job carries: the delivery, and its endpoint (whose limit of attempts at once it takes). */
 export type DeliveryJobData = { deliveryId: string; endpointId: number };
@@ -99,18 +105,19 @@ export const deliveryJob = (delivery: { id: string; endpoint_id: number; user_id
 
 /**
  * One relay step in one transaction, on `boss`'s pool. Resolves with how many events it read and how many
- * deliveries it wrote (none when another relay holds the place, or when there is nothing new), and whether
- * any enabled endpoint exists.
+ * deliveries it wrote (none when another relay holds the place, or when there is nothing new), whether
+ * any enabled endpoint exists, and whether committed events wait behind an older running transaction.
  */
 export function relayEvents(
   boss: Boss,
   batch = RELAY_BATCH,
-): Promise<{ events: number; deliveries: number; endpoints: boolean }> {
+): Promise<{ events: number; deliveries: number; endpoints: boolean; waiting: boolean }> {
   return inTransaction(boss, async (db) => {
     const connection = onBossDb(db);
-    if (!(await connection.oneFirst(skipIfNoEndpoint()))) return { events: 0, deliveries: 0, endpoints: false };
-    const { events, deliveries } = await connection.one(relayStep(batch));
+    if (!(await connection.oneFirst(skipIfNoEndpoint())))
+      return { events: 0, deliveries: 0, endpoints: false, waiting: false };
+    const { events, deliveries, waiting } = await connection.one(relayStep(batch));
     if (deliveries.length > 0) await boss.insert(DELIVER_WEBHOOK, deliveries.map(deliveryJob), { db });
-    return { events, deliveries: deliveries.length, endpoints: true };
+    return { events, deliveries: deliveries.length, endpoints: true, waiting };
   });
 }

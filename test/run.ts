@@ -56,15 +56,16 @@ const runAva = (args: string[]) =>
     }).on('exit', (exitCode) => resolve(exitCode ?? 1)),
   );
 
-// Three files run alone, one after the other, after the rest: the query plans on a million tasks take the
+// Four files run alone, one after the other, after the rest: the query plans on a million tasks take the
 // database for half a minute, the web app's check (Chromium) asserts what a person sees within a second,
-// and the pooler's runs six service processes under load; none shares the machine with the suite's other
-// timing-sensitive tests, nor with each other.
+// the pooler's runs six service processes under load, and the fairness test holds every healthy webhook of
+// a minute to 2 s (beside another whole suite, three other files stretched its tail past that); none shares
+// the machine with the suite's other timing-sensitive tests, nor with each other.
 // Two files at a time (ava's default on two cores). More overlap the files that wait (TEST_CONCURRENCY=6 ran
 // the suite in three quarters of the time, the embedded server's connection limit raised for it), but then
 // the timing checks (a healthy webhook within 2 s beside a noisy neighbour) fail on this 2-core machine.
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const SOLO = ['test/plans.test.ts', 'test/webApp.test.ts', 'test/pooler.test.ts'];
+const SOLO = ['test/plans.test.ts', 'test/webApp.test.ts', 'test/pooler.test.ts', 'test/fairness.test.ts'];
 const asked = process.argv.slice(2);
 let code: number;
 if (asked.length > 0) {

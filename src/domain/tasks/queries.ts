@@ -220,7 +220,8 @@ const nextDueRow = z.object({
  * Milliseconds until the earliest waiting completion job comes due, in the database's own clock (the
  * clock pg-boss fetches by), and that due time itself (epoch ms), both null when none waits; and whether a
  * job is due already. A job can be due by the time its notification is read (a task due now, or one that
- * fell due while the last fetch ran): no timer would fire for it, so the worker is woken at once. Parked jobs (src/db/parking.ts) are left out.
+ * fell due while the last fetch ran): no timer would fire for it, so the worker is woken at once. Parked
+ * jobs (src/db/parking.ts) are left out.
  *
  * Each answer is the first entry of one range of pg-boss's (name, state, blocked, start_after) index, per
  * waiting state: one index probe each, however many jobs wait. (A single `min()` over both states, or an
